@@ -1,0 +1,185 @@
+"""Flushing the buffer into PostgreSQL: claim a batch, insert it with `bulk_create` in one
+transaction, then settle it in Redis. RQ jobs (jobs.py) call `buffer_drain`.
+
+A batch holds at most BATCH_SIZE messages. A full batch is flushed as soon as it waits;
+a partial one once its oldest message has waited FLUSH_INTERVAL. Counters move only
+after commit (buffer.ack), and only for the holder of a live lease.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
+from pydantic import ValidationError
+
+from . import buffer, events
+from .conf import msgbuffer_settings
+from .models import Message
+from .schemas import QueuedMessage
+
+log = logging.getLogger(__name__)
+
+# Back-off while the database is unreachable, doubling up to the cap (seconds).
+DB_RETRY_FIRST = 0.2
+DB_RETRY_MAX = 5.0
+# How often a draining job renews its signs of life and looks for expired leases (seconds).
+HOUSEKEEPING_EVERY = 0.5
+
+
+class DatabaseUnavailable(Exception):
+    """The batch could not be written for a reason that is not the messages' fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    batch_id: str
+    stored: int
+    dead_lettered: int
+    settled: bool  # False: our lease had expired; whoever flushes the requeued copy counts it
+
+
+@dataclass(frozen=True, slots=True)
+class DrainOutcome:
+    batches: int
+    stored: int
+    finished: bool  # nothing waits and nothing is claimed; no successor job is needed
+
+
+def _decode(claim: buffer.Claim) -> tuple[list[QueuedMessage], list[tuple[bytes, str]]]:
+    """Split a claim into storable messages (one per message_id) and poison with reasons."""
+    messages: dict = {}
+    poison = []
+    for payload in claim.payloads:
+        try:
+            message = QueuedMessage.model_validate_json(payload)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            poison.append((payload, f"invalid message: {where + ': ' if where else ''}{first['msg']}"))
+            continue
+        messages.setdefault(message.message_id, message)
+    return list(messages.values()), poison
+
+
+def _rows(messages: list[QueuedMessage]) -> list[Message]:
+    return [
+        Message(
+            message_id=m.message_id,
+            user_id=m.user_id,
+            channel_id=m.channel_id,
+            content=m.content,
+            created_at=m.created_at,
+        )
+        for m in messages
+    ]
+
+
+def _insert(messages: list[QueuedMessage]) -> list[tuple[QueuedMessage, str]]:
+    """Insert in one transaction; returns messages the database refused, with reasons.
+
+    Conflicts on message_id are ignored: a requeued batch that was already committed
+    inserts nothing twice. If the database refuses the batch for its data, each message
+    is retried under its own savepoint to find the poison and store the rest.
+    """
+    try:
+        with transaction.atomic():
+            Message.objects.bulk_create(_rows(messages), ignore_conflicts=True)
+        return []
+    except (DataError, IntegrityError) as exc:
+        log.warning("batch refused by the database (%s); isolating the poison", exc)
+    refused = []
+    with transaction.atomic():
+        for message in messages:
+            try:
+                with transaction.atomic():
+                    Message.objects.bulk_create(_rows([message]), ignore_conflicts=True)
+            except (DataError, IntegrityError) as exc:
+                refused.append((message, f"refused by the database: {exc}".strip()))
+    return refused
+
+
+def batch_flush(claim: buffer.Claim) -> BatchOutcome:
+    """Store one claimed batch and settle it. Raises DatabaseUnavailable after giving the
+    claim back to the queue."""
+    messages, poison = _decode(claim)
+    try:
+        refused = _insert(messages) if messages else []
+    except (OperationalError, InterfaceError, DatabaseError) as exc:
+        buffer.release(claim.batch_id)
+        close_old_connections()
+        raise DatabaseUnavailable(str(exc)) from exc
+    committed = datetime.now(timezone.utc)
+    refused_ids = {message.message_id for message, _ in refused}
+    stored = [m for m in messages if m.message_id not in refused_ids]
+    poison += [(message.model_dump_json().encode(), reason) for message, reason in refused]
+    settled = buffer.ack(
+        claim.batch_id,
+        stored=len(stored),
+        message_ids=[str(m.message_id) for m in messages],
+        latencies_ms=[(committed - m.created_at).total_seconds() * 1000 for m in stored],
+        dead_letters=poison,
+    )
+    if settled and stored:
+        events.batch_persisted(batch_id=claim.batch_id, message_ids=[str(m.message_id) for m in stored], committed_at=committed)
+    if poison:
+        log.warning("batch %s: %d message(s) dead-lettered", claim.batch_id, len(poison))
+    return BatchOutcome(claim.batch_id, len(stored), len(poison), settled)
+
+
+def _due_in(now: float) -> float | None:
+    """Seconds until the oldest waiting message is due for a partial flush (None: none waits)."""
+    oldest = buffer.oldest_accepted_at()
+    if oldest is None:
+        return None
+    return oldest.timestamp() + msgbuffer_settings().FLUSH_INTERVAL - now
+
+
+def buffer_drain(*, budget: float, should_stop: Callable[[], bool] = lambda: False) -> DrainOutcome:
+    """Flush batches for up to `budget` seconds, or until nothing waits and nothing is claimed.
+
+    Full batches go at once; a partial batch waits (blocking on the wake-up list, so a
+    batch that fills meanwhile goes at once too) until its oldest message is due.
+    """
+    started = time.monotonic()
+    buffer.flush_job_started()
+    batches = stored = 0
+    retry_in = DB_RETRY_FIRST
+    housekeeping_at = 0.0
+    while not should_stop() and time.monotonic() - started < budget:
+        if time.monotonic() >= housekeeping_at:
+            buffer.flush_job_alive()
+            recovered = buffer.requeue_expired()
+            if recovered[0]:
+                log.warning("requeued %d expired claim(s) holding %d message(s)", *recovered)
+            housekeeping_at = time.monotonic() + HOUSEKEEPING_EVERY
+
+        claim = buffer.claim(full_only=True)
+        if claim is None:
+            due_in = _due_in(time.time())
+            if due_in is None:
+                if buffer.flush_job_may_finish():
+                    return DrainOutcome(batches, stored, finished=True)
+                lease_at = buffer.next_lease_deadline()  # another worker's claim: outlive it
+                buffer.wait_for_work(min(HOUSEKEEPING_EVERY, max((lease_at or 0) - time.time(), 0.01)))
+                continue
+            if due_in > 0:
+                buffer.wait_for_work(min(due_in, HOUSEKEEPING_EVERY))
+                continue
+            claim = buffer.claim(full_only=False)
+            if claim is None:
+                continue
+        try:
+            outcome = batch_flush(claim)
+        except DatabaseUnavailable as exc:
+            log.error("database unavailable, batch %s requeued; retrying in %.1fs: %s", claim.batch_id, retry_in, exc)
+            time.sleep(retry_in)
+            retry_in = min(retry_in * 2, DB_RETRY_MAX)
+            continue
+        retry_in = DB_RETRY_FIRST
+        batches += 1
+        stored += outcome.stored
+    return DrainOutcome(batches, stored, finished=False)

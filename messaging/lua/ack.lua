@@ -1,0 +1,44 @@
+-- Settle a committed batch: drop its claim and move every counter, atomically.
+-- KEYS: leases, claim, queued_ids, total_messages, total_batches, current_rps, last_batch,
+--       latency_ms, dead_letters, in_flight, persisted_per_second
+-- ARGV: batch_id, stored, rps_window_s, latency_cap, completed_at, n_ids, n_latencies,
+--       n_dead, ids..., latencies..., dead letters...
+-- Returns 1, or 0 when the lease was lost: the batch was recovered and requeued, and the
+-- worker that flushes it again does the counting, so nothing is counted twice.
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DECRBY', KEYS[10], redis.call('LLEN', KEYS[2]))
+redis.call('DEL', KEYS[2])
+
+local stored = tonumber(ARGV[2])
+local n_ids, n_lat, n_dead = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local first = 9
+if n_ids > 0 then redis.call('HDEL', KEYS[3], unpack(ARGV, first, first + n_ids - 1)) end
+first = first + n_ids
+if n_lat > 0 then
+  redis.call('LPUSH', KEYS[8], unpack(ARGV, first, first + n_lat - 1))
+  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[4]) - 1)
+end
+first = first + n_lat
+if n_dead > 0 then redis.call('LPUSH', KEYS[9], unpack(ARGV, first, first + n_dead - 1)) end
+
+if stored > 0 then
+  redis.call('INCRBY', KEYS[4], stored)
+  redis.call('INCR', KEYS[5])
+  redis.call('HSET', KEYS[7], 'batch_id', ARGV[1], 'size', stored, 'completed_at', ARGV[5])
+  -- current_rps: persisted messages per second over the window, from per-second buckets
+  -- that every worker adds to, so it stays right with several workers.
+  local second = tonumber(redis.call('TIME')[1])
+  local window = tonumber(ARGV[3])
+  redis.call('HINCRBY', KEYS[11], second, stored)
+  local total = 0
+  for _, field in ipairs(redis.call('HKEYS', KEYS[11])) do
+    local s = tonumber(field)
+    if s <= second - window then
+      redis.call('HDEL', KEYS[11], field)
+    else
+      total = total + tonumber(redis.call('HGET', KEYS[11], field))
+    end
+  end
+  redis.call('SET', KEYS[6], string.format('%.2f', total / window), 'EX', window)
+end
+return 1

@@ -1,0 +1,35 @@
+-- Accept messages onto the queue, all or none, in one round trip.
+-- KEYS: pending, queued_ids, idempotency, flush_queued, flush_active, wakeup
+-- ARGV: max_queue, batch_size, flag_ttl_ms, idempotency_ttl_s, response, (message_id, payload)...
+-- Returns {code, queue_length, need_flush_job, replayed_response}; code 0 accepted,
+-- 1 queue full, 2 idempotent replay.
+local use_idempotency = ARGV[5] ~= ''
+if use_idempotency then
+  local previous = redis.call('GET', KEYS[3])
+  if previous then return {2, redis.call('LLEN', KEYS[1]), 0, previous} end
+end
+local count = (#ARGV - 5) / 2
+local length = redis.call('LLEN', KEYS[1])
+if length + count > tonumber(ARGV[1]) then return {1, length, 0, ''} end
+
+local payloads, ids = {}, {}
+for i = 1, count do
+  ids[#ids + 1] = ARGV[4 + 2 * i]
+  ids[#ids + 1] = '1'
+  payloads[i] = ARGV[5 + 2 * i]
+end
+-- unpack() is bounded by Lua's C stack; bulk requests stay well below it (1000 items).
+length = redis.call('LPUSH', KEYS[1], unpack(payloads))
+redis.call('HSET', KEYS[2], unpack(ids))
+if use_idempotency then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[4]) end
+
+local batch_size = tonumber(ARGV[2])
+if length >= batch_size and redis.call('LLEN', KEYS[6]) == 0 then
+  redis.call('LPUSH', KEYS[6], '1')  -- wake a flush job lingering over a partial batch
+end
+local need_job = 0
+if redis.call('EXISTS', KEYS[4]) == 0 and (redis.call('EXISTS', KEYS[5]) == 0 or length >= batch_size) then
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+  need_job = 1
+end
+return {0, length, need_job, ''}

@@ -1,0 +1,43 @@
+"""What msgbuffer stores in the database: messages (and, for admin, dead letters)."""
+from django.db import models
+
+
+class Message(models.Model):
+    """One accepted chat message, written by a flush job in a `bulk_create` batch.
+
+    `message_id` is given at ingestion and unique: a batch replayed after a worker died
+    inserts nothing twice (the insert ignores conflicts on it).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    message_id = models.UUIDField(unique=True, editable=False)
+    user_id = models.BigIntegerField()
+    channel_id = models.BigIntegerField()
+    content = models.TextField()
+    created_at = models.DateTimeField(help_text="When the API accepted the message (UTC).")
+    inserted_at = models.DateTimeField(db_default=models.functions.Now(), help_text="When its batch was committed.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # "newest first", and keyset paging with ?before=
+            models.Index(fields=["-created_at", "-id"], name="message_newest_idx"),
+            models.Index(fields=["channel_id", "-created_at", "-id"], name="message_channel_newest_idx"),
+            models.Index(fields=["user_id", "-created_at", "-id"], name="message_user_newest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} (channel {self.channel_id}, user {self.user_id})"
+
+
+class DeadLetter(models.Model):
+    """Admin's window on the Redis dead-letter list; it has no table.
+
+    Dead letters live in Redis next to the queue (messaging/buffer.py owns them), so a
+    message that PostgreSQL refuses can always be parked, even while PostgreSQL is sick.
+    """
+
+    class Meta:
+        managed = False
+        verbose_name = "dead letter"
+        verbose_name_plural = "dead letters"

@@ -1,0 +1,75 @@
+"""The OpenAPI document, generated from the pydantic models that validate requests."""
+from functools import cache
+
+from pydantic.json_schema import models_json_schema
+
+from .schemas import BulkIn, MessageIn, MessageListQuery, MessageOut, SimulateIn
+
+_REF = "#/components/schemas/{model}"
+
+
+def _json(schema_name: str) -> dict:
+    return {"content": {"application/json": {"schema": {"$ref": _REF.format(model=schema_name)}}}}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}
+
+
+_ERRORS = {
+    "400": _error("Malformed JSON, or a body that is not a JSON object"),
+    "413": _error("Body over the size limit"),
+    "415": _error("Content-Type is not application/json"),
+    "422": _error("Schema errors: {error: validation_error, detail: [{field, message, index?}]}"),
+    "503": _error("queue_full (with Retry-After) or queue_unavailable; nothing was accepted"),
+}
+
+
+def _query_parameters() -> list[dict]:
+    schema = MessageListQuery.model_json_schema()
+    return [{"name": name, "in": "query", "required": False, "schema": prop} for name, prop in schema["properties"].items()]
+
+
+@cache
+def openapi_document() -> dict:
+    _, definitions = models_json_schema(
+        [(m, "validation") for m in (MessageIn, BulkIn, SimulateIn)] + [(MessageOut, "serialization")],
+        ref_template=_REF,
+    )
+    schemas = definitions["$defs"]
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "detail": {"type": "array", "items": {"type": "object"}}},
+        "required": ["error"],
+    }
+    idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255},
+                   "description": "The same key within 24 h returns the first answer and queues nothing more."}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "msgbuffer", "version": "1.0.0", "description": "Write-behind message buffer: Redis in front, PostgreSQL behind."},
+        "paths": {
+            "/messages": {
+                "post": {"summary": "Accept one message", "parameters": [idempotency], "requestBody": {"required": True, **_json("MessageIn")},
+                         "responses": {"202": {"description": "Queued: {message_id, status: queued, queued_at}"}, **_ERRORS}},
+                "get": {"summary": "Stored messages, newest first", "parameters": _query_parameters(),
+                        "responses": {"200": {"description": "A JSON list", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": _REF.format(model="MessageOut")}}}}},
+                                      "422": _ERRORS["422"]}},
+            },
+            "/messages/bulk": {
+                "post": {"summary": "Accept 1..1000 messages, all or nothing", "parameters": [idempotency], "requestBody": {"required": True, **_json("BulkIn")},
+                         "responses": {"202": {"description": "{accepted, message_ids}"}, **_ERRORS}},
+            },
+            "/messages/{message_id}": {
+                "get": {"summary": "Where a message is: queued or persisted",
+                        "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}],
+                        "responses": {"200": {"description": "{status: queued|persisted, ...}"}, "404": _error("Unknown message")}},
+            },
+            "/health": {"get": {"summary": "Health of Redis, the database and the workers", "responses": {"200": {"description": "healthy"}, "503": _error("unhealthy")}}},
+            "/queue/status": {"get": {"summary": "Queue, in-flight, dead letters, batch progress, last batch", "responses": {"200": {"description": "status"}}}},
+            "/simulate": {"post": {"summary": "Generate realistic chat traffic", "requestBody": {"required": False, **_json("SimulateIn")},
+                                   "responses": {"202": {"description": "{messages_count, message_ids}"}, **_ERRORS}}},
+            "/reset": {"delete": {"summary": "Demo only: delete everything", "responses": {"200": {"description": "counts"}, "403": _error("Not enabled, or not allowed")}}},
+            "/metrics": {"get": {"summary": "Prometheus text format", "responses": {"200": {"description": "metrics"}}}},
+        },
+        "components": {"schemas": schemas},
+    }

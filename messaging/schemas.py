@@ -1,0 +1,88 @@
+"""The shapes of msgbuffer's input, as pydantic models: they validate every request and
+every message a worker takes off the queue, and /openapi.json is generated from them.
+
+Validation rules (SPEC §4): ids are JSON integers in 1..2^63-1 (no booleans, floats,
+strings or null); content is a string, stripped, 1..2000 characters, with no NUL and no
+lone surrogate (PostgreSQL can store neither). Unknown fields are ignored.
+"""
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_BIGINT = 2**63 - 1
+CONTENT_MAX_CHARS = 2000
+
+
+def _storable_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("content must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("content must not contain lone surrogates") from None
+    return value
+
+
+PositiveBigInt = Annotated[int, Field(strict=True, ge=1, le=MAX_BIGINT)]
+Content = Annotated[
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=CONTENT_MAX_CHARS),
+    AfterValidator(_storable_text),
+]
+
+
+class MessageIn(BaseModel):
+    """A message as a client posts it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    user_id: PositiveBigInt
+    channel_id: PositiveBigInt
+    content: Content
+
+
+class BulkIn(BaseModel):
+    """POST /messages/bulk: all messages are accepted, or none."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    messages: Annotated[list[MessageIn], Field(min_length=1, max_length=1000)]
+
+
+class SimulateIn(BaseModel):
+    """POST /simulate: how many realistic chat messages to generate."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    count: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 100
+
+
+class QueuedMessage(MessageIn):
+    """A message as it waits in Redis: what the client sent plus what ingestion added."""
+
+    message_id: UUID
+    created_at: datetime
+
+
+class MessageOut(BaseModel):
+    """A stored message as GET /messages returns it."""
+
+    message_id: UUID
+    user_id: int
+    channel_id: int
+    content: str
+    created_at: datetime
+    inserted_at: datetime
+
+
+class MessageListQuery(BaseModel):
+    """GET /messages query string (strings from the URL, so not strict)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    channel_id: Annotated[int, Field(ge=1, le=MAX_BIGINT)] | None = None
+    user_id: Annotated[int, Field(ge=1, le=MAX_BIGINT)] | None = None
+    before: UUID | None = None

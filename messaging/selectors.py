@@ -1,0 +1,52 @@
+"""Read-side queries over stored messages."""
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q
+
+from . import buffer
+from .models import Message
+
+MESSAGE_FIELDS = ("message_id", "user_id", "channel_id", "content", "created_at", "inserted_at")
+
+
+class UnknownCursor(Exception):
+    """`before` names a message that is not stored."""
+
+
+def message_as_dict(row: dict) -> dict:
+    return {
+        "message_id": str(row["message_id"]),
+        "user_id": row["user_id"],
+        "channel_id": row["channel_id"],
+        "content": row["content"],
+        "created_at": row["created_at"].isoformat(),
+        "inserted_at": row["inserted_at"].isoformat(),
+    }
+
+
+def message_list(*, limit: int, channel_id: int | None = None, user_id: int | None = None, before: uuid.UUID | None = None) -> list[dict]:
+    """Newest first (by acceptance time); `before` pages to rows older than that message."""
+    rows = Message.objects.all()
+    if channel_id is not None:
+        rows = rows.filter(channel_id=channel_id)
+    if user_id is not None:
+        rows = rows.filter(user_id=user_id)
+    if before is not None:
+        cursor = Message.objects.filter(message_id=before).values("created_at", "id").first()
+        if cursor is None:
+            raise UnknownCursor(str(before))
+        rows = rows.filter(Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], id__lt=cursor["id"]))
+    return [message_as_dict(row) for row in rows.order_by("-created_at", "-id").values(*MESSAGE_FIELDS)[:limit]]
+
+
+def message_status(message_id: uuid.UUID) -> dict | None:
+    """{"status": "persisted", ...fields} or {"status": "queued", "message_id"}; None if unknown."""
+    rows = Message.objects.filter(message_id=message_id).values(*MESSAGE_FIELDS)
+    row = rows.first()
+    if row is None and buffer.is_queued(str(message_id)):
+        return {"status": "queued", "message_id": str(message_id)}
+    if row is None:
+        row = rows.first()  # its batch may have been settled between the two looks
+    return {"status": "persisted", **message_as_dict(row)} if row is not None else None

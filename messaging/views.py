@@ -1,0 +1,232 @@
+"""The HTTP API's Django views: thin edges that parse, call one service or selector, and
+render JSON. The ingest POSTs normally never get here (asgi.py routes them to
+ingest.IngestASGIApp); when they do, they run the same `handle_ingest`.
+
+API views are CSRF-exempt: they take JSON bodies (which a cross-site form cannot send)
+and, where required, bearer keys rather than cookies.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+
+import redis
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
+
+from . import errors, ingest, selectors, services, simulate
+from .conf import msgbuffer_settings
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import render_metrics
+from .openapi import openapi_document
+from .schemas import MessageListQuery, SimulateIn
+from .stats import stats_snapshot
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str, **extra) -> JsonResponse:
+    return JsonResponse(errors.error(code, message, **extra), status=status)
+
+
+def _not_allowed(methods: tuple[str, ...]) -> JsonResponse:
+    response = _error(405, "method_not_allowed", f"use {', '.join(methods)}")
+    response["Allow"] = ", ".join(methods)
+    return response
+
+
+def allow(*methods: str):
+    """Like require_http_methods, but the 405 is JSON (and HEAD rides with GET)."""
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+
+    def decorator(view):
+        if inspect.iscoroutinefunction(view):
+            @functools.wraps(view)
+            async def async_wrapper(request, *args, **kwargs):
+                if request.method not in allowed:
+                    return _not_allowed(methods)
+                return await view(request, *args, **kwargs)
+            return csrf_exempt(async_wrapper)
+
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in allowed:
+                return _not_allowed(methods)
+            return view(request, *args, **kwargs)
+        return csrf_exempt(wrapper)
+
+    return decorator
+
+
+def _reply(reply: ingest.Reply) -> HttpResponse:
+    response = HttpResponse(reply.body, status=reply.status, content_type="application/json")
+    for name, value in reply.headers:
+        response[name] = value
+    return response
+
+
+async def _ingest(request: HttpRequest) -> HttpResponse:
+    if int(request.headers.get("Content-Length") or 0) > ingest.body_limit(request.path):
+        return _reply(ingest.too_large(request.path))
+    return _reply(
+        await ingest.handle_ingest(
+            request.path,
+            request.body,
+            content_type=request.META.get("CONTENT_TYPE"),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+    )
+
+
+# ---------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------
+@allow("GET", "POST")
+async def messages_collection(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return await _ingest(request)
+    try:
+        query = MessageListQuery.model_validate(request.GET.dict())
+    except ValidationError as exc:
+        return JsonResponse(errors.validation_error(exc), status=422)
+    try:
+        rows = await sync_to_async(selectors.message_list)(
+            limit=query.limit, channel_id=query.channel_id, user_id=query.user_id, before=query.before
+        )
+    except selectors.UnknownCursor:
+        return JsonResponse(
+            {"error": "validation_error", "detail": [{"field": "before", "message": "no stored message has this id"}]}, status=422
+        )
+    return JsonResponse(rows, safe=False)
+
+
+@allow("POST")
+async def messages_bulk(request: HttpRequest) -> HttpResponse:
+    return await _ingest(request)
+
+
+@allow("GET")
+def message_detail(request: HttpRequest, message_id) -> JsonResponse:
+    status = selectors.message_status(message_id)
+    if status is None:
+        return _error(404, "not_found", "no message with this id is queued or stored")
+    return JsonResponse(status)
+
+
+# ---------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------
+def _database_ok() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except DatabaseError as exc:
+        return f"unreachable: {exc.__class__.__name__}"
+
+
+@allow("GET")
+def health(request: HttpRequest) -> JsonResponse:
+    database = _database_ok()
+    try:
+        snapshot = stats_snapshot()
+        redis_status = "ok"
+    except redis.RedisError as exc:
+        snapshot, redis_status = None, f"unreachable: {exc.__class__.__name__}"
+    healthy = database == "ok" and redis_status == "ok"
+    body = {"status": "healthy" if healthy else "unhealthy", "redis": redis_status, "database": database}
+    if snapshot is not None:
+        body |= {
+            "workers": snapshot["workers"],
+            "queue_length": snapshot["queue_length"],
+            "batch_threshold": snapshot["batch_threshold"],
+            "batch_progress": snapshot["batch_progress"],
+            "batches_pending": snapshot["batches_ready"],
+        }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+@allow("GET")
+def queue_status(request: HttpRequest) -> JsonResponse:
+    try:
+        s = stats_snapshot()
+    except redis.RedisError:
+        return _error(503, "queue_unavailable", "the queue cannot be reached")
+    keys = ("queue_length", "in_flight", "dead_letters", "batch_threshold", "batch_progress", "batches_ready", "last_batch", "workers")
+    return JsonResponse({key: s[key] for key in keys} | {"oldest_message_age_s": s["oldest_message_age_s"]})
+
+
+@allow("GET")
+def metrics(request: HttpRequest) -> HttpResponse:
+    try:
+        return HttpResponse(render_metrics(stats_snapshot()), content_type=METRICS_CONTENT_TYPE)
+    except redis.RedisError:
+        return _error(503, "queue_unavailable", "the queue cannot be reached")
+
+
+@allow("POST")
+async def simulate_traffic(request: HttpRequest) -> HttpResponse:
+    try:
+        data = ingest._parse_json(request.body) if request.body else {}
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "malformed_json", "the body is not valid JSON")
+    if not isinstance(data, dict):
+        return _error(400, "invalid_body", "the body must be a JSON object")
+    try:
+        count = SimulateIn.model_validate(data).count
+    except ValidationError as exc:
+        return JsonResponse(errors.validation_error(exc), status=422)
+    message_ids: list[str] = []
+    chunk = msgbuffer_settings().MAX_BULK_ITEMS
+    messages = simulate.chat_messages(count)
+    try:
+        for start in range(0, count, chunk):
+            accepted = await services.messages_accept(messages[start : start + chunk], bulk=True)
+            message_ids += services.accepted_ids(accepted)
+    except services.QueueFull:
+        return _error(503, "queue_full", "the queue is full; retry later", accepted=len(message_ids))
+    except services.QueueUnavailable:
+        return _error(503, "queue_unavailable", "the queue cannot be reached", accepted=len(message_ids))
+    return JsonResponse({"messages_count": len(message_ids), "message_ids": message_ids}, status=202)
+
+
+@allow("DELETE")
+def reset(request: HttpRequest) -> JsonResponse:
+    if not msgbuffer_settings().ALLOW_RESET:
+        return _error(403, "forbidden", "reset is disabled (set MSGBUFFER_ALLOW_RESET=1 on a demo)")
+    if not (request.user.is_authenticated and request.user.is_staff):
+        return _error(403, "forbidden", "reset needs a staff session")
+    return JsonResponse(services.buffer_reset())
+
+
+# ---------------------------------------------------------------------------
+# API description
+# ---------------------------------------------------------------------------
+@allow("GET")
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi_document())
+
+
+@allow("GET")
+def api_docs(request: HttpRequest) -> HttpResponse:
+    return render(request, "messaging/api_docs.html", {"document": openapi_document()})
+
+
+# ---------------------------------------------------------------------------
+# Errors as JSON for the API (Django would answer with HTML)
+# ---------------------------------------------------------------------------
+def not_found(request, exception=None) -> JsonResponse:
+    return _error(404, "not_found", f"no such resource: {request.path}")
+
+
+def server_error(request) -> JsonResponse:
+    return _error(500, "server_error", "something went wrong on our side; it has been logged")
+
+
+def bad_request(request, exception=None) -> JsonResponse:
+    return _error(400, "bad_request", "the request could not be understood")

