@@ -1,0 +1,79 @@
+"""API keys: issue, revoke, and check a presented key on the ingest path.
+
+The check runs per request, so each web process remembers what it learned about a
+digest for CACHE_SECONDS (known or unknown alike, so random keys cannot hammer the
+database); a revoked key stops working within that time everywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError
+from django.utils import timezone
+
+from .models import ApiKey
+
+KEY_PREFIX = "mb_"
+CACHE_SECONDS = 10.0
+CACHE_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    key_id: int | None  # None: not a live key
+
+
+def digest_of(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def api_key_create(*, name: str) -> tuple[ApiKey, str]:
+    """Create a key; returns it with the raw key, which is never stored nor shown again."""
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(name=name, prefix=raw[:10], digest=digest_of(raw))
+    return key, raw
+
+
+def api_key_revoke(*, key: ApiKey) -> None:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+
+
+_cache: "OrderedDict[str, tuple[float, int | None]]" = OrderedDict()
+
+
+def _lookup(digest: str) -> int | None:
+    return ApiKey.objects.filter(digest=digest, revoked_at__isnull=True).values_list("id", flat=True).first()
+
+
+async def api_key_check(authorization: str | None) -> KeyCheck:
+    """Check an `Authorization: Bearer <key>` header value."""
+    if not authorization:
+        return KeyCheck(None)
+    scheme, _, raw = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return KeyCheck(None)
+    digest = digest_of(raw.strip())
+    now = time.monotonic()
+    cached = _cache.get(digest)
+    if cached is not None and cached[0] > now:
+        return KeyCheck(cached[1])
+    try:
+        key_id = await sync_to_async(_lookup)(digest)
+    except DatabaseError:
+        return KeyCheck(cached[1] if cached is not None else None)  # keep what we knew while the database is away
+    _cache[digest] = (now + CACHE_SECONDS, key_id)
+    _cache.move_to_end(digest)
+    while len(_cache) > CACHE_ENTRIES:
+        _cache.popitem(last=False)
+    return KeyCheck(key_id)
+
+
+def forget_cached_keys() -> None:
+    _cache.clear()
