@@ -7,8 +7,10 @@ Used by `make run` (launch.py) and by the test suite when REDIS_URL is unset.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +27,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _die_with_parent_hook():
+    """On Linux, a pre-exec hook that has the kernel SIGTERM the child when its parent dies,
+    so a launcher or test run that is SIGKILLed leaves no Redis behind holding var/redis.
+    libc is looked up here, before the fork: the hook itself must not import anything."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def hook():
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return hook
 
 
 def start(data_dir: Path, *, port: int | None = None, appendonly: bool = True, timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
@@ -46,6 +65,7 @@ def start(data_dir: Path, *, port: int | None = None, appendonly: bool = True, t
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal goes to honcho, which stops web and worker first
+        preexec_fn=_die_with_parent_hook(),
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
