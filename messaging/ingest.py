@@ -13,9 +13,11 @@ check, the push, the idempotency record and the flush-job request at once.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 
 import orjson
+import redis
 from django.conf import settings
 from pydantic import ValidationError
 
@@ -27,6 +29,8 @@ MESSAGES_PATH = "/messages"
 BULK_PATH = "/messages/bulk"
 INGEST_PATHS = frozenset({MESSAGES_PATH, BULK_PATH})
 MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -46,33 +50,57 @@ def body_limit(path: str) -> int:
 
 
 def too_large(path: str) -> Reply:
-    return _json_reply(413, errors.error("payload_too_large", f"request body is over {body_limit(path)} bytes"))
+    limit = body_limit(path)
+    return _json_reply(413, errors.error("payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {path}"))
 
 
-def _parse_json(body: bytes):
+def _not_json_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes):
+    """Parse a UTF-8 JSON body; ValueError (or UnicodeDecodeError) when it is not one."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         # orjson refuses lone surrogates such as "\ud800", which are valid JSON; the
-        # standard parser accepts them so that validation can answer 422, not 400.
-        return json.loads(body)
+        # standard parser accepts them so that validation can answer 422, not 400. Decode
+        # strictly first: json.loads(bytes) would guess UTF-16/32 and accept NaN.
+        return json.loads(body.decode("utf-8"), parse_constant=_not_json_constant)
+
+
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+
+
+def parse_object(body: bytes) -> tuple[dict | None, Reply | None]:
+    """The body as a JSON object, or the 400 reply that says why it is not one."""
+    if not body.strip():
+        return None, _json_reply(400, errors.error("malformed_json", "the body is empty; send a JSON object"))
+    try:
+        data = parse_json(body)
+    except UnicodeDecodeError:
+        return None, _json_reply(400, errors.error("malformed_json", "the body is not valid UTF-8"))
+    except ValueError as exc:
+        return None, _json_reply(400, errors.error("malformed_json", f"the body is not valid JSON: {exc}"))
+    if not isinstance(data, dict):
+        kind = _JSON_KINDS.get(type(data), "not an object")
+        return None, _json_reply(400, errors.error("invalid_body", f"the body must be a JSON object, not {kind}"))
+    return data, None
 
 
 async def handle_ingest(path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None) -> Reply:
     """Validate and queue one POST to /messages or /messages/bulk."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        return _json_reply(415, errors.error("unsupported_media_type", "send the body as application/json"))
+        sent = f"not {media_type}" if media_type else "and none was sent"
+        return _json_reply(415, errors.error("unsupported_media_type", f"Content-Type must be application/json, {sent}"))
     if len(body) > body_limit(path):
         return too_large(path)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS):
         return _json_reply(400, errors.error("invalid_idempotency_key", f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters"))
-    try:
-        data = _parse_json(body)
-    except (ValueError, UnicodeDecodeError):
-        return _json_reply(400, errors.error("malformed_json", "the body is not valid JSON"))
-    if not isinstance(data, dict):
-        return _json_reply(400, errors.error("invalid_body", "the body must be a JSON object"))
+    data, refusal = parse_object(body)
+    if refusal is not None:
+        return refusal
 
     bulk = path == BULK_PATH
     try:
@@ -85,7 +113,10 @@ async def handle_ingest(path: str, body: bytes, *, content_type: str | None, ide
         accepted = await services.messages_accept(messages, bulk=bulk, idempotency_key=scoped_key)
     except services.QueueFull:
         return _json_reply(503, errors.error("queue_full", "the queue is full; retry later"), [("Retry-After", "1")])
-    except services.QueueUnavailable:
+    except (services.QueueUnavailable, redis.RedisError) as exc:
+        # RedisError beyond a lost connection: Redis out of memory, a read-only replica
+        # after a failover... The script refuses before its first write: nothing queued.
+        log.warning("ingest refused, Redis unavailable: %s", exc)
         return _json_reply(503, errors.error("queue_unavailable", "the queue cannot be reached; retry later"), [("Retry-After", "5")])
     headers = [("Idempotent-Replayed", "true")] if accepted.replayed else []
     return Reply(202, accepted.body, headers)
@@ -95,36 +126,43 @@ class IngestASGIApp:
     """ASGI edge for the ingest routes: reads the body under its limit, renders a Reply."""
 
     async def __call__(self, scope, receive, send) -> None:
+        try:
+            reply = await self._reply(scope, receive)
+        except Exception:
+            # Never the server's bare text 500: the same JSON answer Django's handler500 gives.
+            log.exception("ingest failed")
+            reply = _json_reply(500, errors.error("server_error", "something went wrong on our side; it has been logged"))
+        if reply is None:  # the client went away
+            return
+        request_headers = {name: value for name, value in scope["headers"]}
+        await send({"type": "http.response.start", "status": reply.status, "headers": self._headers(reply, request_headers)})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _reply(self, scope, receive) -> Reply | None:
         path = scope["path"]
         headers = {name: value for name, value in scope["headers"]}
         limit = body_limit(path)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            reply = too_large(path)
-        else:
-            chunks, size, more = [], 0, True
-            while more:
-                event = await receive()
-                if event["type"] == "http.disconnect":
-                    return
-                chunk = event.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    break
-                chunks.append(chunk)
-                more = event.get("more_body", False)
+            return too_large(path)  # refuse before the client sends the bytes
+        chunks, size, more = [], 0, True
+        while more:  # chunked bodies carry no length: count as they arrive
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return None
+            chunk = event.get("body", b"")
+            size += len(chunk)
             if size > limit:
-                reply = too_large(path)
-            else:
-                idempotency_key = headers.get(b"idempotency-key")
-                reply = await handle_ingest(
-                    path,
-                    b"".join(chunks),
-                    content_type=headers.get(b"content-type", b"").decode("latin-1"),
-                    idempotency_key=idempotency_key.decode("latin-1") if idempotency_key is not None else None,
-                )
-        await send({"type": "http.response.start", "status": reply.status, "headers": self._headers(reply, headers)})
-        await send({"type": "http.response.body", "body": reply.body})
+                return too_large(path)
+            chunks.append(chunk)
+            more = event.get("more_body", False)
+        idempotency_key = headers.get(b"idempotency-key")
+        return await handle_ingest(
+            path,
+            b"".join(chunks),
+            content_type=headers.get(b"content-type", b"").decode("latin-1"),
+            idempotency_key=idempotency_key.decode("latin-1") if idempotency_key is not None else None,
+        )
 
     @staticmethod
     def _headers(reply: Reply, request_headers: dict) -> list[tuple[bytes, bytes]]:

@@ -17,11 +17,11 @@ CONTENT_MAX_CHARS = 2000
 
 def _storable_text(value: str) -> str:
     if "\x00" in value:
-        raise ValueError("content must not contain NUL characters")
+        raise ValueError("must not contain NUL characters (\\u0000)")
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("content must not contain lone surrogates") from None
+    except UnicodeEncodeError:  # pydantic-core refuses them first (string_unicode); kept as the rule's statement
+        raise ValueError("must not contain lone surrogates") from None
     return value
 
 

@@ -34,29 +34,30 @@ def _error(status: int, code: str, message: str, **extra) -> JsonResponse:
     return JsonResponse(errors.error(code, message, **extra), status=status)
 
 
-def _not_allowed(methods: tuple[str, ...]) -> JsonResponse:
-    response = _error(405, "method_not_allowed", f"use {', '.join(methods)}")
+def _not_allowed(request: HttpRequest, methods: tuple[str, ...]) -> JsonResponse:
+    choices = methods[0] if len(methods) == 1 else f"{', '.join(methods[:-1])} or {methods[-1]}"
+    response = _error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}; use {choices}")
     response["Allow"] = ", ".join(methods)
     return response
 
 
 def allow(*methods: str):
     """Like require_http_methods, but the 405 is JSON (and HEAD rides with GET)."""
-    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    methods = methods + (("HEAD",) if "GET" in methods else ())
 
     def decorator(view):
         if inspect.iscoroutinefunction(view):
             @functools.wraps(view)
             async def async_wrapper(request, *args, **kwargs):
-                if request.method not in allowed:
-                    return _not_allowed(methods)
+                if request.method not in methods:
+                    return _not_allowed(request, methods)
                 return await view(request, *args, **kwargs)
             return csrf_exempt(async_wrapper)
 
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            if request.method not in allowed:
-                return _not_allowed(methods)
+            if request.method not in methods:
+                return _not_allowed(request, methods)
             return view(request, *args, **kwargs)
         return csrf_exempt(wrapper)
 
@@ -70,13 +71,24 @@ def _reply(reply: ingest.Reply) -> HttpResponse:
     return response
 
 
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # unreadable: count the bytes instead
+
+
 async def _ingest(request: HttpRequest) -> HttpResponse:
-    if int(request.headers.get("Content-Length") or 0) > ingest.body_limit(request.path):
+    limit = ingest.body_limit(request.path)
+    if _declared_length(request) > limit:
         return _reply(ingest.too_large(request.path))
+    # request.read(), not request.body: the body property refuses anything over
+    # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) with a 400, below the bulk limit (8 MiB).
+    body = request.read(limit + 1)
     return _reply(
         await ingest.handle_ingest(
             request.path,
-            request.body,
+            body,
             content_type=request.META.get("CONTENT_TYPE"),
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
@@ -99,9 +111,8 @@ async def messages_collection(request: HttpRequest) -> HttpResponse:
             limit=query.limit, channel_id=query.channel_id, user_id=query.user_id, before=query.before
         )
     except selectors.UnknownCursor:
-        return JsonResponse(
-            {"error": "validation_error", "detail": [{"field": "before", "message": "no stored message has this id"}]}, status=422
-        )
+        detail = [{"field": "before", "message": "must be the message_id of a stored message"}]
+        return JsonResponse({"error": "validation_error", "message": f"before {detail[0]['message']}", "detail": detail}, status=422)
     return JsonResponse(rows, safe=False)
 
 
@@ -112,7 +123,10 @@ async def messages_bulk(request: HttpRequest) -> HttpResponse:
 
 @allow("GET")
 def message_detail(request: HttpRequest, message_id) -> JsonResponse:
-    status = selectors.message_status(message_id)
+    try:
+        status = selectors.message_status(message_id)
+    except redis.RedisError:
+        return _error(503, "queue_unavailable", "the queue cannot be reached to look for a queued message; retry later")
     if status is None:
         return _error(404, "not_found", "no message with this id is queued or stored")
     return JsonResponse(status)
@@ -138,8 +152,11 @@ def health(request: HttpRequest) -> JsonResponse:
         redis_status = "ok"
     except redis.RedisError as exc:
         snapshot, redis_status = None, f"unreachable: {exc.__class__.__name__}"
-    healthy = database == "ok" and redis_status == "ok"
+    failed = [part for part, status in (("redis", redis_status), ("database", database)) if status != "ok"]
+    healthy = not failed
     body = {"status": "healthy" if healthy else "unhealthy", "redis": redis_status, "database": database}
+    if failed:
+        body["message"] = f"{' and '.join(failed)} unreachable"
     if snapshot is not None:
         body |= {
             "workers": snapshot["workers"],
@@ -171,12 +188,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 @allow("POST")
 async def simulate_traffic(request: HttpRequest) -> HttpResponse:
-    try:
-        data = ingest._parse_json(request.body) if request.body else {}
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "malformed_json", "the body is not valid JSON")
-    if not isinstance(data, dict):
-        return _error(400, "invalid_body", "the body must be a JSON object")
+    data, refusal = ingest.parse_object(request.body) if request.body.strip() else ({}, None)
+    if refusal is not None:
+        return _reply(refusal)
     try:
         count = SimulateIn.model_validate(data).count
     except ValidationError as exc:
@@ -201,7 +215,10 @@ def reset(request: HttpRequest) -> JsonResponse:
         return _error(403, "forbidden", "reset is disabled (set MSGBUFFER_ALLOW_RESET=1 on a demo)")
     if not (request.user.is_authenticated and request.user.is_staff):
         return _error(403, "forbidden", "reset needs a staff session")
-    return JsonResponse(services.buffer_reset())
+    try:
+        return JsonResponse(services.buffer_reset())
+    except redis.RedisError:
+        return _error(503, "queue_unavailable", "the queue cannot be reached; nothing was reset in Redis")
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +237,7 @@ def api_docs(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------
 # Errors as JSON for the API (Django would answer with HTML)
 # ---------------------------------------------------------------------------
+@csrf_exempt  # the catch-all route in urls.py: a POST to a wrong path is a 404, not a CSRF page
 def not_found(request, exception=None) -> JsonResponse:
     return _error(404, "not_found", f"no such resource: {request.path}")
 

@@ -1,6 +1,6 @@
 """URL routes. The ingest POSTs are also served ahead of Django (see asgi.py)."""
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from messaging import views
 
@@ -18,6 +18,9 @@ urlpatterns = [
     path("docs", views.api_docs, name="api-docs"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
+    # Last: any other path is a JSON 404, with DEBUG on too (handler404 only serves
+    # DEBUG off, and `make run` runs the demo with DEBUG on).
+    re_path(r"", views.not_found),
 ]
 
 handler400 = "messaging.views.bad_request"
