@@ -280,9 +280,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # uvicorn configures its own text handlers before it loads the app; these replace
-        # them so the web process writes the same one-line events as everything else.
-        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # uvicorn configures its own text handlers before it loads the app; this routes its
+        # server events through ours. Not "uvicorn" itself: dictConfig would reset its child
+        # "uvicorn.access" and undo --no-access-log (Procfile).
+        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
