@@ -1,24 +1,44 @@
-"""/ws/stats: live statistics for the dashboard (SPEC §6)."""
-import json
+"""/ws/stats: live statistics for the dashboard (SPEC §6).
 
+A thin edge: it admits the client (dashboard/access.py), hands it to this process's
+broadcaster, which sends the stats_update ticks and batch_persisted events, and answers
+pings. It never reads Redis itself: N clients cost the same Redis reads as one.
+"""
+import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from .access import may_watch
 from .broadcaster import broadcaster
+
+PONG = '{"type":"pong"}'
+# Close code for a refused handshake: the 4000-4999 range is ours; 4403 reads as HTTP 403.
+FORBIDDEN = 4403
 
 
 class StatsConsumer(AsyncWebsocketConsumer):
+    # No channel layer: ticks and events reach clients through the in-process broadcaster,
+    # so a per-client layer channel (and its blocking Redis receive loop, which must be
+    # torn down on every disconnect) would serve nothing. An alias that is not configured
+    # makes Channels skip the layer.
+    channel_layer_alias = None
+    joined = False
+
     async def connect(self):
+        if not may_watch(self.scope.get("user")):
+            await self.close(code=FORBIDDEN)
+            return
         await self.accept()
-        first = await broadcaster().join(self)
-        await self.send(text_data=first.decode())
+        self.joined = True
+        await broadcaster().join(self)
 
     async def disconnect(self, code):
-        await broadcaster().leave(self)
+        if self.joined:
+            await broadcaster().leave(self)
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            return
+            message = orjson.loads(text_data or bytes_data or b"")
+        except orjson.JSONDecodeError:
+            return  # not ours to answer: the protocol has no error message
         if isinstance(message, dict) and message.get("type") == "ping":
-            await self.send(text_data='{"type": "pong"}')
+            await self.send(text_data=PONG)

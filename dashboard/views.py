@@ -1,8 +1,31 @@
+"""The dashboard page (SPEC §7). It renders the shell; the data arrives over /ws/stats
+and from the JSON API, which the page's scripts poll."""
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from messaging.conf import msgbuffer_settings
 
+from .access import may_watch
 
+# How often the page polls /health and GET /messages (seconds).
+POLL_INTERVAL = 2.0
+# Throughput points kept in the chart: a minute of ticks, capped so memory stays flat.
+CHART_SECONDS = 60
+FEED_SIZE = 30  # messages shown in the live feed
+
+
+@require_safe
 def index(request):
+    if not may_watch(request.user):
+        return redirect_to_login(request.get_full_path(), login_url="admin:login")
     conf = msgbuffer_settings()
-    return render(request, "dashboard/index.html", {"batch_size": conf.BATCH_SIZE, "stats_interval": conf.STATS_INTERVAL})
+    config = {
+        "batchSize": conf.BATCH_SIZE,
+        "statsInterval": conf.STATS_INTERVAL,
+        "pollInterval": POLL_INTERVAL,
+        "chartSeconds": CHART_SECONDS,
+        "feedSize": FEED_SIZE,
+        "maxBurst": conf.MAX_SIMULATE,
+    }
+    return render(request, "dashboard/index.html", {"config": config, "batch_size": conf.BATCH_SIZE})
