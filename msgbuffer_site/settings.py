@@ -150,8 +150,13 @@ if REDIS_SENTINELS:
     REDIS_SENTINEL = {
         "sentinels": REDIS_SENTINELS,
         "master_name": os.environ.get("REDIS_SENTINEL_MASTER") or "mymaster",
-        # AUTH for the sentinels themselves, when they require it (Redis 6+ sentinels can).
-        "sentinel_kwargs": {"password": os.environ["REDIS_SENTINEL_PASSWORD"]} if os.environ.get("REDIS_SENTINEL_PASSWORD") else {},
+        # For the connections to the sentinels themselves: a sentinel that hangs must not
+        # stall a client that could ask the next one; AUTH when they require it.
+        "sentinel_kwargs": {
+            "socket_timeout": 5.0,  # seconds
+            "socket_connect_timeout": 5.0,  # seconds
+            **({"password": os.environ["REDIS_SENTINEL_PASSWORD"]} if os.environ.get("REDIS_SENTINEL_PASSWORD") else {}),
+        },
         # What a client needs on the master once a sentinel has named it.
         "connection_kwargs": {
             "db": int(_master.path.strip("/") or 0),
@@ -181,7 +186,7 @@ else:
     _channel_layer_host = {
         "sentinels": REDIS_SENTINEL["sentinels"],
         "master_name": REDIS_SENTINEL["master_name"],
-        "sentinel_kwargs": REDIS_SENTINEL["sentinel_kwargs"] or None,
+        "sentinel_kwargs": REDIS_SENTINEL["sentinel_kwargs"],
         **{key: value for key, value in REDIS_SENTINEL["connection_kwargs"].items() if value is not None},
     }
 

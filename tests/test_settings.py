@@ -255,20 +255,21 @@ def test_redis__sentinels_set__rq_channel_layer_and_buffer_use_them(tmp_path):
         REDIS_URL="redis://:master%40pw@/2",
     )
     sentinels = [["10.0.0.1", 26379], ["10.0.0.2", 26380], ["sentinel-3", 26379]]
+    sentinel_kwargs = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0, "password": "sentinel-pw"}
 
     queue = found["RQ_QUEUES"]["default"]
     assert "URL" not in queue  # django-rq would prefer it over the sentinels
     assert queue == {
-        "SENTINELS": sentinels, "MASTER_NAME": "prod", "SENTINEL_KWARGS": {"password": "sentinel-pw"},
+        "SENTINELS": sentinels, "MASTER_NAME": "prod", "SENTINEL_KWARGS": sentinel_kwargs,
         "DB": 2, "USERNAME": None, "PASSWORD": "master@pw", "DEFAULT_TIMEOUT": 300,
     }
     assert found["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"] == [
-        {"sentinels": sentinels, "master_name": "prod", "sentinel_kwargs": {"password": "sentinel-pw"}, "db": 2, "password": "master@pw"}
+        {"sentinels": sentinels, "master_name": "prod", "sentinel_kwargs": sentinel_kwargs, "db": 2, "password": "master@pw"}
     ]
     assert found["REDIS_SENTINEL"] == {
         "sentinels": sentinels,
         "master_name": "prod",
-        "sentinel_kwargs": {"password": "sentinel-pw"},
+        "sentinel_kwargs": sentinel_kwargs,
         "connection_kwargs": {"db": 2, "username": None, "password": "master@pw"},
     }
 
