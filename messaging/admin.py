@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.functional import cached_property
 
-from . import buffer, jobs
-from .models import DeadLetter, Message
+from . import api_keys, buffer, jobs
+from .models import ApiKey, DeadLetter, Message
 from .schemas import MAX_BIGINT
 
 
@@ -135,3 +135,37 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Issue and revoke API keys. Only a digest is stored: the key is shown once, on creation."""
+
+    list_display = ("name", "prefix", "created_at", "revoked_at", "active")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix")
+    fields = ("name",)
+    actions = ("revoke",)
+
+    @admin.display(boolean=True, description="active")
+    def active(self, obj):
+        return obj.is_active
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing about a key may change but its revocation (the action)
+        key, raw = api_keys.api_key_create(name=obj.name)
+        obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
+        messages.warning(request, f"The key for {key.name!r} is {raw} - copy it now: it is not stored and will not be shown again.")
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            api_keys.api_key_revoke(key=key)
+            revoked += 1
+        api_keys.forget_cached_keys()  # this process at once; others within api_keys.CACHE_SECONDS
+        messages.success(request, f"Revoked {revoked} key{'' if revoked == 1 else 's'}.")

@@ -21,7 +21,7 @@ import redis
 from django.conf import settings
 from pydantic import ValidationError
 
-from . import errors, services
+from . import api_keys, errors, services
 from .conf import msgbuffer_settings
 from .schemas import BulkIn, MessageIn
 
@@ -88,8 +88,20 @@ def parse_object(body: bytes) -> tuple[dict | None, Reply | None]:
     return data, None
 
 
-async def handle_ingest(path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None) -> Reply:
+def unauthorized() -> Reply:
+    return _json_reply(
+        401,
+        errors.error("unauthorized", "send a valid API key as `Authorization: Bearer <key>` (keys are issued in admin)"),
+        [("WWW-Authenticate", 'Bearer realm="msgbuffer"')],
+    )
+
+
+async def handle_ingest(
+    path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None, authorization: str | None = None
+) -> Reply:
     """Validate and queue one POST to /messages or /messages/bulk."""
+    if msgbuffer_settings().API_KEYS_REQUIRED and (await api_keys.api_key_check(authorization)).key_id is None:
+        return unauthorized()
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         sent = f"not {media_type}" if media_type else "and none was sent"
@@ -157,11 +169,13 @@ class IngestASGIApp:
             chunks.append(chunk)
             more = event.get("more_body", False)
         idempotency_key = headers.get(b"idempotency-key")
+        authorization = headers.get(b"authorization")
         return await handle_ingest(
             path,
             b"".join(chunks),
             content_type=headers.get(b"content-type", b"").decode("latin-1"),
             idempotency_key=idempotency_key.decode("latin-1") if idempotency_key is not None else None,
+            authorization=authorization.decode("latin-1") if authorization is not None else None,
         )
 
     @staticmethod

@@ -18,6 +18,7 @@ def _error(description: str) -> dict:
 
 _ERRORS = {
     "400": _error("Malformed JSON, or a body that is not a JSON object"),
+    "401": _error("No live API key in `Authorization: Bearer <key>` (when MSGBUFFER_API_KEYS_REQUIRED)"),
     "413": _error("Body over the size limit"),
     "415": _error("Content-Type is not application/json"),
     "422": _error("Schema errors: {error: validation_error, detail: [{field, message, index?}]}"),
@@ -37,26 +38,41 @@ def openapi_document() -> dict:
         ref_template=_REF,
     )
     schemas = definitions["$defs"]
+    problem = {
+        "type": "object",
+        "properties": {
+            "field": {"type": "string"},
+            "message": {"type": "string"},
+            "index": {"type": "integer", "description": "bulk only: the position of the item in `messages`"},
+        },
+        "required": ["field", "message"],
+    }
     schemas["Error"] = {
         "type": "object",
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "detail": {"type": "array", "items": {"type": "object"}}},
-        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "a stable code, e.g. validation_error, queue_full"},
+            "message": {"type": "string", "description": "for a human"},
+            "detail": {"type": "array", "items": problem, "description": "validation_error only"},
+        },
+        "required": ["error", "message"],
     }
     idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255},
                    "description": "The same key within 24 h returns the first answer and queues nothing more."}
+    # Keys are required when MSGBUFFER_API_KEYS_REQUIRED is on (the default without DEBUG).
+    key_or_none = [{"bearerKey": []}, {}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "msgbuffer", "version": "1.0.0", "description": "Write-behind message buffer: Redis in front, PostgreSQL behind."},
         "paths": {
             "/messages": {
-                "post": {"summary": "Accept one message", "parameters": [idempotency], "requestBody": {"required": True, **_json("MessageIn")},
+                "post": {"summary": "Accept one message", "security": key_or_none, "parameters": [idempotency], "requestBody": {"required": True, **_json("MessageIn")},
                          "responses": {"202": {"description": "Queued: {message_id, status: queued, queued_at}"}, **_ERRORS}},
                 "get": {"summary": "Stored messages, newest first", "parameters": _query_parameters(),
                         "responses": {"200": {"description": "A JSON list", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": _REF.format(model="MessageOut")}}}}},
                                       "422": _ERRORS["422"]}},
             },
             "/messages/bulk": {
-                "post": {"summary": "Accept 1..1000 messages, all or nothing", "parameters": [idempotency], "requestBody": {"required": True, **_json("BulkIn")},
+                "post": {"summary": "Accept 1..1000 messages, all or nothing", "security": key_or_none, "parameters": [idempotency], "requestBody": {"required": True, **_json("BulkIn")},
                          "responses": {"202": {"description": "{accepted, message_ids}"}, **_ERRORS}},
             },
             "/messages/{message_id}": {
@@ -66,10 +82,12 @@ def openapi_document() -> dict:
             },
             "/health": {"get": {"summary": "Health of Redis, the database and the workers", "responses": {"200": {"description": "healthy"}, "503": _error("unhealthy")}}},
             "/queue/status": {"get": {"summary": "Queue, in-flight, dead letters, batch progress, last batch", "responses": {"200": {"description": "status"}}}},
-            "/simulate": {"post": {"summary": "Generate realistic chat traffic", "requestBody": {"required": False, **_json("SimulateIn")},
+            "/simulate": {"post": {"summary": "Generate realistic chat traffic (a key or a staff session when keys are required)",
+                                   "security": key_or_none, "requestBody": {"required": False, **_json("SimulateIn")},
                                    "responses": {"202": {"description": "{messages_count, message_ids}"}, **_ERRORS}}},
-            "/reset": {"delete": {"summary": "Demo only: delete everything", "responses": {"200": {"description": "counts"}, "403": _error("Not enabled, or not allowed")}}},
+            "/reset": {"delete": {"summary": "Demo only: delete everything (a staff session or a key)", "security": key_or_none, "responses": {"200": {"description": "counts"}, "403": _error("Not enabled, or not allowed")}}},
             "/metrics": {"get": {"summary": "Prometheus text format", "responses": {"200": {"description": "metrics"}}}},
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {"bearerKey": {"type": "http", "scheme": "bearer",
+                                                                              "description": "An API key issued in admin"}}},
     }

@@ -19,7 +19,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
-from . import errors, ingest, selectors, services, simulate
+from . import api_keys, errors, ingest, selectors, services, simulate
 from .conf import msgbuffer_settings
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import render_metrics
@@ -91,8 +91,17 @@ async def _ingest(request: HttpRequest) -> HttpResponse:
             body,
             content_type=request.META.get("CONTENT_TYPE"),
             idempotency_key=request.headers.get("Idempotency-Key"),
+            authorization=request.headers.get("Authorization"),
         )
     )
+
+
+async def _may_operate(request: HttpRequest) -> bool:
+    """A valid API key, or a staff session (the dashboard's burst button, DELETE /reset)."""
+    if (await api_keys.api_key_check(request.headers.get("Authorization"))).key_id is not None:
+        return True
+    user = await request.auser()
+    return user.is_active and user.is_staff
 
 
 # ---------------------------------------------------------------------------
@@ -188,9 +197,19 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 @allow("POST")
 async def simulate_traffic(request: HttpRequest) -> HttpResponse:
-    data, refusal = ingest.parse_object(request.body) if request.body.strip() else ({}, None)
-    if refusal is not None:
-        return _reply(refusal)
+    if msgbuffer_settings().API_KEYS_REQUIRED and not await _may_operate(request):
+        return _reply(ingest.unauthorized())
+    body = request.body
+    if body.strip():
+        # JSON only, as on ingest: a cross-site form cannot send it without a CORS preflight.
+        media_type = request.content_type.lower()
+        if media_type != "application/json":
+            return _error(415, "unsupported_media_type", f"Content-Type must be application/json, not {media_type or 'missing'}")
+        data, refusal = ingest.parse_object(body)
+        if refusal is not None:
+            return _reply(refusal)
+    else:
+        data = {}
     try:
         count = SimulateIn.model_validate(data).count
     except ValidationError as exc:
@@ -203,22 +222,25 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
             accepted = await services.messages_accept(messages[start : start + chunk], bulk=True)
             message_ids += services.accepted_ids(accepted)
     except services.QueueFull:
-        return _error(503, "queue_full", "the queue is full; retry later", accepted=len(message_ids))
-    except services.QueueUnavailable:
-        return _error(503, "queue_unavailable", "the queue cannot be reached", accepted=len(message_ids))
+        response = _error(503, "queue_full", f"the queue is full; {len(message_ids)} of {count} were queued", accepted=len(message_ids))
+        response["Retry-After"] = "1"
+        return response
+    except (services.QueueUnavailable, redis.RedisError):
+        return _error(503, "queue_unavailable", f"the queue cannot be reached; {len(message_ids)} of {count} were queued",
+                      accepted=len(message_ids))
     return JsonResponse({"messages_count": len(message_ids), "message_ids": message_ids}, status=202)
 
 
 @allow("DELETE")
-def reset(request: HttpRequest) -> JsonResponse:
+async def reset(request: HttpRequest) -> JsonResponse:
     if not msgbuffer_settings().ALLOW_RESET:
         return _error(403, "forbidden", "reset is disabled (set MSGBUFFER_ALLOW_RESET=1 on a demo)")
-    if not (request.user.is_authenticated and request.user.is_staff):
-        return _error(403, "forbidden", "reset needs a staff session")
+    if not await _may_operate(request):
+        return _error(403, "forbidden", "reset needs a staff session or an API key")
     try:
-        return JsonResponse(services.buffer_reset())
+        return JsonResponse(await sync_to_async(services.buffer_reset)())
     except redis.RedisError:
-        return _error(503, "queue_unavailable", "the queue cannot be reached; nothing was reset in Redis")
+        return _error(503, "queue_unavailable", "the queue cannot be reached; Redis was not reset")
 
 
 # ---------------------------------------------------------------------------

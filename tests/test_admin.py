@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from messaging import buffer, flush
-from messaging.models import Message
+from messaging import api_keys, buffer, flush
+from messaging.models import ApiKey, Message
 
 CHANGELIST = "/admin/messaging/message/"
 DEAD_LETTERS = "/admin/messaging/deadletter/"
@@ -283,3 +283,32 @@ def test_dead_letters__staff_with_view_permission_only__sees_but_cannot_act(clea
     assert "Requeue selected" not in page.content.decode()
     assert action.status_code == 403
     assert len(buffer.dead_letter_list()) == 1
+
+
+# ---------------------------------------------------------------------------
+# API keys
+# ---------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_api_key_add__superuser__key_shown_once_and_only_its_digest_stored(admin_client_):
+    response = admin_client_.post("/admin/messaging/apikey/add/", {"name": "load generator"}, follow=True)
+
+    assert response.status_code == 200
+    [shown] = re.findall(r"mb_[A-Za-z0-9_-]{20,}", response.content.decode())
+    key = ApiKey.objects.get()
+    assert key.name == "load generator" and key.is_active
+    assert key.digest == api_keys.digest_of(shown) and shown not in (key.digest, key.prefix)
+    assert shown.startswith(key.prefix)
+    assert shown not in admin_client_.get(f"/admin/messaging/apikey/{key.pk}/change/").content.decode()
+
+
+@pytest.mark.django_db
+def test_api_key_revoke_action__selected_key__revoked(admin_client_):
+    key, _ = api_keys.api_key_create(name="old client")
+    kept, _ = api_keys.api_key_create(name="new client")
+
+    response = admin_client_.post("/admin/messaging/apikey/", {"action": "revoke", "_selected_action": [key.pk]}, follow=True)
+
+    assert "Revoked 1 key" in response.content.decode()
+    key.refresh_from_db()
+    kept.refresh_from_db()
+    assert not key.is_active and kept.is_active

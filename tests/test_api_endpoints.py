@@ -22,7 +22,7 @@ from openapi_spec_validator import validate as validate_openapi
 from prometheus_client.parser import text_string_to_metric_families
 
 import msgbuffer_site.asgi
-from messaging import buffer, flush
+from messaging import api_keys, buffer, flush
 from messaging.models import Message
 from messaging.schemas import BulkIn, MessageIn, SimulateIn
 from msgbuffer_site.embedded_redis import free_port
@@ -299,6 +299,31 @@ async def test_simulate__body_not_a_json_object__400(api, clean_redis, body):
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
+async def test_simulate__form_body__415(api, clean_redis):
+    response = await api.post("/simulate", content=b"count=5", headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    assert_json_error(response, 415, "unsupported_media_type")
+    assert clean_redis.llen(buffer.PENDING) == 0
+
+
+async def test_simulate__keys_required__needs_a_key_or_a_staff_session(api, clean_redis):
+    _, raw = await sync_to_async(api_keys.api_key_create)(name="bench")
+    staff = await sync_to_async(session_cookie)(is_staff=True)
+    visitor = await sync_to_async(session_cookie)(is_staff=False)
+    api_keys.forget_cached_keys()
+
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
+        anonymous = await api.post("/simulate", json={"count": 3})
+        not_staff = await api.post("/simulate", json={"count": 3}, headers=visitor)
+        with_key = await api.post("/simulate", json={"count": 3}, headers={"Authorization": f"Bearer {raw}"})
+        with_staff = await api.post("/simulate", json={"count": 3}, headers=staff)
+
+    assert_json_error(anonymous, 401, "unauthorized")
+    assert_json_error(not_staff, 401, "unauthorized")
+    assert with_key.status_code == with_staff.status_code == 202
+    assert clean_redis.llen(buffer.PENDING) == 6
+
+
 async def test_simulate__redis_unreachable__503_json(api, redis_unreachable):
     assert_json_error(await api.post("/simulate", json={"count": 5}), 503, "queue_unavailable")
 
@@ -358,6 +383,19 @@ async def test_reset__enabled_with_staff_session__200_counts_and_everything_empt
     assert clean_redis.get(buffer.TOTAL_MESSAGES) is None and clean_redis.hlen(buffer.QUEUED_IDS) == 0
 
 
+async def test_reset__enabled_with_api_key__200(api, clean_redis):
+    _, raw = await sync_to_async(api_keys.api_key_create)(name="ops")
+    await api.post("/messages", json={"user_id": 1, "channel_id": 1, "content": "x"})
+
+    with reset_enabled(True):
+        wrong = await api.delete("/reset", headers={"Authorization": "Bearer mb_wrong"})
+        response = await api.delete("/reset", headers={"Authorization": f"Bearer {raw}"})
+
+    assert_json_error(wrong, 403, "forbidden")
+    assert response.status_code == 200 and response.json()["dropped_queued"] == 1
+    assert clean_redis.llen(buffer.PENDING) == 0
+
+
 # ---------------------------------------------------------------------------
 # GET /metrics
 # ---------------------------------------------------------------------------
@@ -413,7 +451,8 @@ async def test_openapi__document__valid_and_built_from_the_validating_models(api
     paths = document["paths"]
     assert {"/messages", "/messages/bulk", "/messages/{message_id}", "/health", "/queue/status", "/simulate", "/reset", "/metrics"} <= set(paths)
     assert paths["/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MessageIn")
-    assert {"202", "400", "413", "415", "422", "503"} <= set(paths["/messages/bulk"]["post"]["responses"])
+    assert {"202", "400", "401", "413", "415", "422", "503"} <= set(paths["/messages/bulk"]["post"]["responses"])
+    assert document["components"]["securitySchemes"]["bearerKey"]["scheme"] == "bearer"
 
 
 async def test_docs__page__200_html_naming_the_routes(api):

@@ -14,11 +14,12 @@ import httpx
 import pytest
 import redis
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 
 import msgbuffer_site.asgi
-from messaging import buffer
+from messaging import api_keys, buffer
 from msgbuffer_site import embedded_redis
 from msgbuffer_site.embedded_redis import free_port
 
@@ -559,3 +560,65 @@ def test_django_view__sync_test_client__post_message_queued(clean_redis):
 
     assert response.status_code == 202, response.content
     assert [p["message_id"] for p in queued_payloads(clean_redis)] == [response.json()["message_id"]]
+
+
+# ---------------------------------------------------------------------------
+# API keys (MSGBUFFER_API_KEYS_REQUIRED, on by default without DEBUG)
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def keys_required():
+    api_keys.forget_cached_keys()
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
+        yield
+    api_keys.forget_cached_keys()
+
+
+async def _key(name: str, *, revoked: bool = False) -> str:
+    key, raw = await sync_to_async(api_keys.api_key_create)(name=name)
+    if revoked:
+        await sync_to_async(api_keys.api_key_revoke)(key=key)
+    return raw
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/messages", "/messages/bulk"])
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer mb_not-a-key", "Basic dXNlcjpwYXNz", "valid-without-scheme", "revoked"])
+async def test_post__keys_required_without_a_live_key__401_and_nothing_queued(api, clean_redis, keys_required, path, authorization):
+    if authorization == "valid-without-scheme":
+        authorization = await _key("client")
+    elif authorization == "revoked":
+        authorization = f"Bearer {await _key('old client', revoked=True)}"
+    headers = {**JSON, **({"Authorization": authorization} if authorization is not None else {})}
+
+    response = await api.post(path, content=encode(VALID) if path == "/messages" else _bulk(VALID), headers=headers)
+
+    assert_json_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert_nothing_queued(clean_redis)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_post__keys_required_with_a_live_key__202_on_both_paths(api, clean_redis, keys_required):
+    headers = {"Authorization": f"Bearer {await _key('client')}"}
+
+    single = await api.post("/messages", content=encode(VALID), headers={**JSON, **headers})
+    bulk = await api.post("/messages/bulk", content=_bulk(VALID, VALID), headers={**JSON, **headers})
+    via_django = await AsyncClient().post("/messages", encode(VALID), content_type="application/json", headers=headers)
+    refused_via_django = await AsyncClient().post("/messages", encode(VALID), content_type="application/json")
+
+    assert single.status_code == bulk.status_code == via_django.status_code == 202
+    assert refused_via_django.status_code == 401 and refused_via_django.json()["error"] == "unauthorized"
+    assert clean_redis.llen(buffer.PENDING) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_post__key_revoked_in_admin__refused_from_then_on(api, clean_redis, keys_required):
+    key, raw = await sync_to_async(api_keys.api_key_create)(name="client")
+    headers = {**JSON, "Authorization": f"Bearer {raw}"}
+    assert (await api.post("/messages", content=encode(VALID), headers=headers)).status_code == 202
+
+    await sync_to_async(api_keys.api_key_revoke)(key=key)
+    api_keys.forget_cached_keys()  # what the admin action does; other processes within CACHE_SECONDS
+
+    assert (await api.post("/messages", content=encode(VALID), headers=headers)).status_code == 401
+    assert clean_redis.llen(buffer.PENDING) == 1
