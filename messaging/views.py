@@ -199,7 +199,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
 async def simulate_traffic(request: HttpRequest) -> HttpResponse:
     if msgbuffer_settings().API_KEYS_REQUIRED and not await _may_operate(request):
         return _reply(ingest.unauthorized())
-    body = request.body
+    limit = msgbuffer_settings().MAX_BODY_BYTES
+    body = request.read(limit + 1)  # not request.body: its own limit answers with a 400 page
+    if len(body) > limit:
+        return _error(413, "payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {request.path}")
     if body.strip():
         # JSON only, as on ingest: a cross-site form cannot send it without a CORS preflight.
         media_type = request.content_type.lower()

@@ -299,6 +299,13 @@ async def test_simulate__body_not_a_json_object__400(api, clean_redis, body):
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
+async def test_simulate__body_over_1_mib__413_json(api, clean_redis):
+    response = await api.post("/simulate", content=b'{"count": 1}' + b" " * (3 << 20), headers=JSON)
+
+    assert_json_error(response, 413, "payload_too_large")
+    assert clean_redis.llen(buffer.PENDING) == 0
+
+
 async def test_simulate__form_body__415(api, clean_redis):
     response = await api.post("/simulate", content=b"count=5", headers={"Content-Type": "application/x-www-form-urlencoded"})
 
