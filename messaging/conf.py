@@ -29,6 +29,8 @@ class MsgbufferSettings:
     MAX_SIMULATE: int = 10_000  # messages one POST /simulate may generate
     API_KEYS_REQUIRED: bool = False  # ingest needs `Authorization: Bearer <key>`
     ALLOW_RESET: bool = False  # DELETE /reset is a demo tool: off unless asked for
+    DASHBOARD_AUTH: bool = False  # the dashboard and /ws/stats admit staff sessions (or a key) only
+    RATE_LIMIT: int = 5000  # messages per second one API key may send; 0 turns the limit off
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
 
 

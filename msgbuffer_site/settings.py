@@ -216,6 +216,8 @@ MSGBUFFER = {
     "CLAIM_LEASE": float(os.environ.get("MSGBUFFER_CLAIM_LEASE", "15.0")),
     "API_KEYS_REQUIRED": env_bool("MSGBUFFER_API_KEYS_REQUIRED", not DEBUG),
     "ALLOW_RESET": env_bool("MSGBUFFER_ALLOW_RESET", DEBUG),
+    "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
+    "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
 }
 
 # ---------------------------------------------------------------------------
