@@ -53,6 +53,7 @@ CLOSE_TIMEOUT = 10.0
 class Client:
     ticks: int = 0  # stats_update messages inside the window
     lags_ms: list[float] = field(default_factory=list)
+    stamps: list[str] = field(default_factory=list)  # each tick's timestamp, to group clients' lags by tick
 
 
 @dataclass
@@ -170,6 +171,7 @@ async def _client(url: str, origin: str, record: Client, window: Window, gate: a
             record.ticks += 1
             stamped = datetime.fromisoformat(message["timestamp"]).timestamp()
             record.lags_ms.append((received - stamped) * 1000)
+            record.stamps.append(message["timestamp"])
     except Exception:
         if not fleet.closing:
             raise
@@ -247,6 +249,12 @@ async def _measure(url: str, clients: int, seconds: float, redis_url: str, web_p
 
     per_client = [record.ticks / elapsed for record in records]
     lags = sorted(lag for record in records for lag in record.lags_ms)
+    by_tick: dict[str, list[float]] = {}
+    for record in records:
+        for stamp, lag in zip(record.stamps, record.lags_ms):
+            by_tick.setdefault(stamp, []).append(lag)
+    # How long one tick takes to reach every client: the server's fan-out plus the clients' own queueing.
+    spreads = sorted(max(tick) - min(tick) for tick in by_tick.values() if len(tick) == clients)
     own_commands = 1  # the first INFO is counted inside the window; the second is not yet
     result = {
         "clients": clients,
@@ -257,6 +265,8 @@ async def _measure(url: str, clients: int, seconds: float, redis_url: str, web_p
         "tick_lag_p50_ms": _percentile(lags, 0.50),
         "tick_lag_p99_ms": _percentile(lags, 0.99),
         "tick_lag_max_ms": lags[-1] if lags else float("nan"),
+        "tick_first_lag_p50_ms": _percentile(sorted(min(tick) for tick in by_tick.values()), 0.50),
+        "tick_spread_p50_ms": _percentile(spreads, 0.50),
         "server_cmds_per_s": (commands_after - commands_before - own_commands) / elapsed,
         # The clients share one process: near 100% means the lag figures include its own queueing.
         "bench_cpu_percent": 100 * _cpu_seconds(own_cpu_before, own_cpu_after) / elapsed,
@@ -346,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("ticks per client per second", f"{result['ticks_per_client_per_s']:.3f} (slowest client {result['ticks_per_client_per_s_min']:.3f})"),
         ("tick lag behind its timestamp", f"p50 {result['tick_lag_p50_ms']:.1f} ms, p99 {result['tick_lag_p99_ms']:.1f} ms, max {result['tick_lag_max_ms']:.1f} ms"),
+        ("  first client / all clients", f"first client p50 {result['tick_first_lag_p50_ms']:.1f} ms; one tick reaches all clients in {result['tick_spread_p50_ms']:.1f} ms (p50)"),
         ("Redis commands/s, web process", f"{result.get('web_redis_cmds_per_s', float('nan')):.1f}"),
         ("Redis commands/s, whole server", f"{result['server_cmds_per_s']:.1f} (every client of the server, minus the bench's own)"),
     ]
