@@ -60,7 +60,7 @@ async def messages_accept(messages: list[MessageIn], *, bulk: bool, idempotency_
         body = orjson.dumps({"message_id": ids[0], "status": "queued", "queued_at": accepted_at})
     try:
         result = await buffer.push_async(entries, idempotency_key=idempotency_key, response=body)
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except (redis.RedisError, OSError) as exc:  # unreachable, out of memory, a read-only replica...
         raise QueueUnavailable(str(exc)) from exc
     if result.replayed_response is not None:
         return Accepted(body=result.replayed_response, replayed=True)
@@ -88,7 +88,8 @@ def buffer_reset() -> dict:
     """Demo only: delete every stored message and every buffer key."""
     from .models import Message
 
-    deleted = Message.objects.all()._raw_delete(Message.objects.db)
+    # Redis first: if it is unreachable, the rows stay too (nothing half-reset).
     state = buffer.read_state()
     buffer.reset()
+    deleted = Message.objects.all()._raw_delete(Message.objects.db)  # one DELETE statement, no per-row signals
     return {"deleted_rows": deleted, "dropped_queued": state.queue_length, "dropped_dead_letters": state.dead_letters}
