@@ -147,7 +147,8 @@ class IngestASGIApp:
         if reply is None:  # the client went away
             return
         request_headers = {name: value for name, value in scope["headers"]}
-        await send({"type": "http.response.start", "status": reply.status, "headers": self._headers(reply, request_headers)})
+        headers = self._headers(reply, request_headers) + _security_headers(scope.get("scheme") == "https")
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
 
     async def _reply(self, scope, receive) -> Reply | None:
@@ -190,4 +191,26 @@ class IngestASGIApp:
         # Django's CORS middleware never sees this path; answer with the same rule it applies.
         if origin is not None and origin.decode("latin-1") in settings.CORS_ALLOWED_ORIGINS:
             out += [(b"access-control-allow-origin", origin), (b"vary", b"origin")]
+            expose = getattr(settings, "CORS_EXPOSE_HEADERS", ())
+            if expose:
+                out.append((b"access-control-expose-headers", ", ".join(expose).encode()))
         return out
+
+
+def _security_headers(https: bool) -> list[tuple[bytes, bytes]]:
+    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware would add, which
+    this path skips along with the rest of Django's request cycle."""
+    out = [(b"x-frame-options", getattr(settings, "X_FRAME_OPTIONS", "DENY").encode())]
+    if getattr(settings, "SECURE_REFERRER_POLICY", None):
+        out.append((b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()))
+    if getattr(settings, "SECURE_CROSS_ORIGIN_OPENER_POLICY", None):
+        out.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    hsts_seconds = getattr(settings, "SECURE_HSTS_SECONDS", 0)
+    if https and hsts_seconds:
+        value = f"max-age={hsts_seconds}"
+        if getattr(settings, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False):
+            value += "; includeSubDomains"
+        if getattr(settings, "SECURE_HSTS_PRELOAD", False):
+            value += "; preload"
+        out.append((b"strict-transport-security", value.encode()))
+    return out

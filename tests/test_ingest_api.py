@@ -622,3 +622,16 @@ async def test_post__key_revoked_in_admin__refused_from_then_on(api, clean_redis
 
     assert (await api.post("/messages", content=encode(VALID), headers=headers)).status_code == 401
     assert clean_redis.llen(buffer.PENDING) == 1
+
+
+@override_settings(SECURE_HSTS_SECONDS=3600, SECURE_HSTS_INCLUDE_SUBDOMAINS=True, SECURE_HSTS_PRELOAD=False)
+async def test_ingest__over_https__carries_the_security_headers_django_would_add(clean_redis):
+    transport = httpx.ASGITransport(app=msgbuffer_site.asgi.application)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        response = await client.post("/messages", json=VALID, headers={"Origin": settings.CORS_ALLOWED_ORIGINS[0]})
+    assert response.status_code == 202, response.text
+    assert response.headers["strict-transport-security"] == "max-age=3600; includeSubDomains"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == settings.SECURE_REFERRER_POLICY
+    assert "Retry-After" in response.headers["access-control-expose-headers"]
