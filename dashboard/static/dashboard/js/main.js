@@ -70,6 +70,7 @@ const BADGE_TEXT = {
 function showConnection(state, seconds) {
   const badge = $("connection-badge");
   badge.dataset.state = state;
+  document.body.dataset.connection = state;
   badge.querySelector(".badge-text").textContent = BADGE_TEXT[state](seconds);
 }
 
