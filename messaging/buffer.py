@@ -23,7 +23,7 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:latency_ms        list, recent accepted->committed latencies (ms)
   msgbuffer:last_batch        hash batch_id, size, completed_at
   msgbuffer:workers           zset worker name -> heartbeat deadline (s)
-  msgbuffer:events            pub/sub channel of batch_persisted events (JSON)
+  msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
 
 Delivery is at-least-once: a claim carries a lease; a worker that dies leaves its lease
 to expire, and `requeue_expired` puts the batch back. Rows are exactly-once because the
@@ -65,7 +65,11 @@ PERSISTED_PER_SECOND = "msgbuffer:persisted_per_second"
 LATENCY_MS = "msgbuffer:latency_ms"
 LAST_BATCH = "msgbuffer:last_batch"
 WORKERS = "msgbuffer:workers"
-EVENTS = "msgbuffer:events"  # pub/sub channel: batch_persisted events for the dashboards
+# Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
+# not per database, so the name carries the database number: two msgbuffers sharing one
+# Redis server on different databases (staging and production, parallel test runs) must
+# not show each other's batches.
+EVENTS = "msgbuffer:events:{}".format(redis.connection.parse_url(settings.REDIS_URL).get("db", 0))
 
 # How long "a flush job has been asked for" holds before ingest may ask again: covers a
 # web process that died between asking and enqueueing.
@@ -101,6 +105,13 @@ def async_client() -> aioredis.Redis:
         client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=256, socket_timeout=10)
         _async_clients[loop] = client
     return client
+
+
+async def close_async_client() -> None:
+    """Close the running event loop's connection pool (a loop that is about to end)."""
+    client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def reset_clients() -> None:
@@ -260,6 +271,16 @@ def flush_job_alive() -> None:
 def flush_job_may_finish() -> bool:
     """True (and no longer active) when nothing waits and nothing is claimed."""
     return bool(_script(sync_client(), "finish")(keys=[PENDING, LEASES, FLUSH_ACTIVE], args=[]))
+
+
+def flush_work_unattended() -> bool:
+    """True when messages wait or are claimed but no flush job is active."""
+    pipe = sync_client().pipeline(transaction=False)
+    pipe.exists(FLUSH_ACTIVE)
+    pipe.llen(PENDING)
+    pipe.zcard(LEASES)
+    active, waiting, claimed = pipe.execute()
+    return not active and bool(waiting or claimed)
 
 
 def flush_job_request() -> bool:

@@ -30,6 +30,13 @@ DB_RETRY_MAX = 5.0
 HOUSEKEEPING_EVERY = 0.5
 
 
+# The data's fault, not the database's: the database refused a value (DataError,
+# IntegrityError), or the driver could not adapt one before sending it (ValueError,
+# TypeError, OverflowError). Such a batch is split to dead-letter the culprit; anything
+# else escaping a flush would requeue the same batch after its lease, for ever.
+REFUSED_DATA = (DataError, IntegrityError, ValueError, TypeError, OverflowError)
+
+
 class DatabaseUnavailable(Exception):
     """The batch could not be written for a reason that is not the messages' fault."""
 
@@ -61,8 +68,29 @@ def _decode(claim: buffer.Claim) -> tuple[list[QueuedMessage], list[tuple[bytes,
             where = ".".join(str(part) for part in first["loc"])
             poison.append((payload, f"invalid message: {where + ': ' if where else ''}{first['msg']}"))
             continue
+        problem = _created_at_problem(message.created_at)
+        if problem:
+            poison.append((payload, f"invalid message: created_at: {problem}"))
+            continue
         messages.setdefault(message.message_id, message)
     return list(messages.values()), poison
+
+
+def _created_at_problem(created_at: datetime) -> str | None:
+    """Why created_at cannot be stored as a UTC time, or None.
+
+    Ingest always writes an aware UTC time. A naive one (written by something else) has no
+    defined instant, and one that leaves datetime's range when moved to UTC makes the
+    SQLite adapter raise; either used to crash the flush after commit (computing latency)
+    or before it, so the batch was requeued and crashed again, for ever.
+    """
+    if created_at.utcoffset() is None:
+        return "a time zone is required"
+    try:
+        created_at.astimezone(timezone.utc)
+    except OverflowError:
+        return "out of range once converted to UTC"
+    return None
 
 
 def _rows(messages: list[QueuedMessage]) -> list[Message]:
@@ -89,7 +117,7 @@ def _insert(messages: list[QueuedMessage]) -> list[tuple[QueuedMessage, str]]:
         with transaction.atomic():
             Message.objects.bulk_create(_rows(messages), ignore_conflicts=True)
         return []
-    except (DataError, IntegrityError) as exc:
+    except REFUSED_DATA as exc:
         log.warning("batch refused by the database (%s); isolating the poison", exc)
     refused = []
     with transaction.atomic():
@@ -97,7 +125,7 @@ def _insert(messages: list[QueuedMessage]) -> list[tuple[QueuedMessage, str]]:
             try:
                 with transaction.atomic():
                     Message.objects.bulk_create(_rows([message]), ignore_conflicts=True)
-            except (DataError, IntegrityError) as exc:
+            except REFUSED_DATA as exc:
                 refused.append((message, f"refused by the database: {exc}".strip()))
     return refused
 

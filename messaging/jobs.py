@@ -3,7 +3,8 @@
 A flush job drains the buffer for up to FLUSH_JOB_BUDGET seconds (flush.buffer_drain),
 then hands over to a fresh job if work is left, so RQ's timeouts, heartbeats and warm
 shutdown keep working. Ingest asks for a job when none is active (push.lua), and every
-worker asks for one when it starts (worker.py), which recovers what a killed worker held.
+worker asks for one when it starts and, while idle, whenever work is left unattended
+(worker.py): that recovers what a killed worker held, or a job whose asker died.
 """
 import logging
 from functools import cache
@@ -51,6 +52,24 @@ def enqueue_flush_job() -> None:
 def flush_kick() -> bool:
     """Ask for a flush job unless one already waits; True if one was enqueued."""
     if buffer.flush_job_request():
+        enqueue_flush_job()
+        return True
+    return False
+
+
+def flush_recover() -> bool:
+    """Enqueue a flush job when work waits or is claimed and no job is active; True if one was.
+
+    flush_kick trusts the flush:queued flag; this does not when RQ holds no job: the web
+    process that set the flag may have died (or failed to reach RQ) before enqueueing, and
+    then no job would come until a new message arrived. Idle workers call this every few
+    seconds (worker.py). A job too many is harmless: it finds nothing and finishes.
+    """
+    if not buffer.flush_work_unattended():
+        return False
+    if flush_kick():
+        return True
+    if _queue().count == 0:  # the flag says a job was asked for, yet none waits
         enqueue_flush_job()
         return True
     return False

@@ -8,7 +8,9 @@ local length = redis.call('LLEN', KEYS[1])
 if length == 0 or length < tonumber(ARGV[2]) then return {length} end
 local items = redis.call('RPOP', KEYS[1], ARGV[1])
 local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+-- Microsecond resolution: two claims in the same millisecond keep their order in the
+-- leases zset, which requeue.lua relies on to put expired batches back oldest-first.
+local now_ms = tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000
 redis.call('RPUSH', KEYS[3], unpack(items))
 redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[3]), ARGV[4])
 redis.call('INCRBY', KEYS[4], #items)

@@ -7,11 +7,15 @@ if ARGV[2] ~= '' then
   ids = {ARGV[2]}
 else
   local now = redis.call('TIME')
-  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local now_ms = tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000
   ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[3]))
 end
 local batches, messages = 0, 0
-for _, batch_id in ipairs(ids) do
+-- ids come earliest lease first, i.e. oldest batch first. Each batch is pushed onto the
+-- right (the oldest end), so go newest batch first: the oldest batch ends up rightmost
+-- and the original order is restored.
+for n = #ids, 1, -1 do
+  local batch_id = ids[n]
   if redis.call('ZREM', KEYS[1], batch_id) == 1 then
     local claim = ARGV[1] .. batch_id
     local items = redis.call('LRANGE', claim, 0, -1)
