@@ -303,7 +303,18 @@ SENTINEL_PROBE = """
         await layer.send("probe-channel", {"type": "probe", "text": "through-sentinel"})
         return await layer.receive("probe-channel")
 
-    print(json.dumps({"rq_master": list(connection.connection_pool.get_master_address()), "layer": asyncio.run(round_trip())}))
+    from messaging import buffer
+
+    async def buffer_push():
+        result = await buffer.push_async([("11111111-1111-1111-1111-111111111111", b'{"probe": "async"}')])
+        return result.accepted
+
+    buffer.push([("22222222-2222-2222-2222-222222222222", b'{"probe": "sync"}')])
+    pushed_async = asyncio.run(buffer_push())
+    claimed = buffer.claim(full_only=False)
+
+    print(json.dumps({"rq_master": list(connection.connection_pool.get_master_address()), "layer": asyncio.run(round_trip()),
+                      "buffer_async_push": pushed_async, "buffer_claimed": len(claimed.payloads)}))
 """
 
 
@@ -326,7 +337,7 @@ def redis_behind_sentinel(tmp_path):
         embedded_redis.stop(master)
 
 
-def test_redis__real_sentinel__rq_and_channel_layer_reach_the_master(tmp_path, redis_behind_sentinel):
+def test_redis__real_sentinel__rq_channel_layer_and_buffer_reach_the_master(tmp_path, redis_behind_sentinel):
     ports = redis_behind_sentinel
     result = run_python(SENTINEL_PROBE, tmp_path, DJANGO_DEBUG="1", REDIS_URL="redis:///3",
                         REDIS_SENTINELS=f"127.0.0.1:{ports['sentinel_port']}", REDIS_SENTINEL_MASTER="probe-master")
@@ -336,3 +347,6 @@ def test_redis__real_sentinel__rq_and_channel_layer_reach_the_master(tmp_path, r
     assert found["rq_master"] == ["127.0.0.1", ports["master_port"]]
     assert found["layer"] == {"type": "probe", "text": "through-sentinel"}
     assert redis.Redis(port=ports["master_port"], db=3).get("probe:rq") == b"through-sentinel"
+    # The buffer (sync and async clients) also found the master through the sentinel.
+    assert found["buffer_async_push"] is True and found["buffer_claimed"] == 2
+    assert redis.Redis(port=ports["master_port"], db=3).zcard("msgbuffer:leases") == 1
