@@ -1,7 +1,7 @@
 """/ws/stats under many clients: is Redis read once per tick per process, whatever the
 number of dashboards, and does every client still get its ticks on time?
 
-    python -m bench.ws_stats [--clients 1000] [--seconds 30] [--url ws://127.0.0.1:PORT/ws/stats]
+    python -m bench.ws_stats [--clients 1000] [--seconds 30] [--url ws://127.0.0.1:PORT/ws/stats] [--api-key KEY]
 
 Without --url it starts one web process as the Procfile does (uvicorn) on a free port,
 against REDIS_URL or, when that is unset, the machine's Redis db 13, and stops it at the
@@ -119,6 +119,8 @@ def _start_web(redis_url: str) -> tuple[subprocess.Popen, int]:
         # Production settings, as a deployment runs them; the key only has to be non-default.
         env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
         env.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+    # The figure is the fan-out, not the login: anonymous clients may watch this server.
+    env.setdefault("MSGBUFFER_DASHBOARD_AUTH", "0")
     argv = _procfile_web_argv(port)
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-ws-web-{port}.log", "wb")
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -154,10 +156,17 @@ def _redis_ports(pid: int, redis_port: int) -> set[int]:
 # ---------------------------------------------------------------------------
 # Clients
 # ---------------------------------------------------------------------------
-async def _client(url: str, origin: str, record: Client, window: Window, gate: asyncio.Semaphore, fleet: Fleet) -> None:
+def _headers(api_key: str | None) -> dict:
+    """A key for a server whose dashboard auth is on (SPEC §6: staff session or key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+async def _client(url: str, origin: str, headers: dict, record: Client, window: Window, gate: asyncio.Semaphore,
+                  fleet: Fleet) -> None:
     async with gate:
-        # ping_interval=None: browsers send no pings; compression stays on, as browsers ask for it.
-        socket = await connect(url, origin=origin, ping_interval=None, open_timeout=CONNECT_TIMEOUT, max_queue=None, compression=os.environ.get("WS_COMPRESSION", "deflate") or None)
+        # ping_interval=None: browsers send no pings; compression is negotiated as browsers do.
+        socket = await connect(url, origin=origin, additional_headers=headers, ping_interval=None,
+                               open_timeout=CONNECT_TIMEOUT, max_queue=None)
         await socket.recv()  # the stats_update sent at once on connect
     fleet.joined(socket)
     try:
@@ -189,7 +198,7 @@ async def _count_monitor(redis_url: str, ports: set[int], counted: list[int], ar
         await client.aclose()
 
 
-async def _measure(url: str, clients: int, seconds: float, redis_url: str, web_pid: int | None) -> dict:
+async def _measure(url: str, clients: int, seconds: float, redis_url: str, web_pid: int | None, api_key: str | None) -> dict:
     parts = urlsplit(url)
     origin = f"http://{parts.netloc}"
     redis_port = urlsplit(redis_url).port or 6379
@@ -201,7 +210,7 @@ async def _measure(url: str, clients: int, seconds: float, redis_url: str, web_p
     rss_idle = web.memory_info().rss if web else None
 
     connect_started = time.monotonic()
-    tasks = [asyncio.create_task(_client(url, origin, record, window, gate, fleet)) for record in records]
+    tasks = [asyncio.create_task(_client(url, origin, _headers(api_key), record, window, gate, fleet)) for record in records]
     failed_early = asyncio.ensure_future(asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION))
     await asyncio.wait([asyncio.ensure_future(fleet.all_connected.wait()), failed_early], timeout=CONNECT_TIMEOUT,
                        return_when=asyncio.FIRST_COMPLETED)
@@ -289,14 +298,14 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def _first_tick(url: str, process: subprocess.Popen | None) -> None:
+async def _first_tick(url: str, process: subprocess.Popen | None, api_key: str | None) -> None:
     origin = f"http://{urlsplit(url).netloc}"
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the web process exited with {process.returncode} (log in $TMPDIR/bench-ws-web-*.log)")
         try:
-            async with connect(url, origin=origin, open_timeout=5) as socket:
+            async with connect(url, origin=origin, additional_headers=_headers(api_key), open_timeout=5) as socket:
                 await asyncio.wait_for(socket.recv(), 5)
                 return
         except Exception:  # not listening yet, or not serving ticks yet
@@ -312,12 +321,16 @@ def _raise_open_files_limit(clients: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
-def run(clients: int = 1000, seconds: float = 30.0, url: str | None = None, *, redis_url: str | None = None) -> dict:
+def run(clients: int = 1000, seconds: float = 30.0, url: str | None = None, *, redis_url: str | None = None,
+        api_key: str | None = None) -> dict:
     """Measure /ws/stats with `clients` connected for `seconds`; returns the figures.
 
     `url` is a ws:// URL of a running server; without it, a web process is started (and
-    stopped) here against `redis_url`, REDIS_URL, or the machine's Redis db 13.
+    stopped) here against `redis_url`, REDIS_URL, or the machine's Redis db 13, with
+    dashboard auth off. A server with dashboard auth on needs `api_key` (or
+    MSGBUFFER_DASHBOARD_AUTH=0 in its environment).
     """
+    api_key = api_key or os.environ.get("BENCH_WS_API_KEY")
     redis_url = redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     _raise_open_files_limit(clients)
     process = None
@@ -325,16 +338,16 @@ def run(clients: int = 1000, seconds: float = 30.0, url: str | None = None, *, r
         process, port = _start_web(redis_url)
         url = f"ws://127.0.0.1:{port}/ws/stats"
     try:
-        return _run_loop(_measure_started(url, clients, seconds, redis_url, process))
+        return _run_loop(_measure_started(url, clients, seconds, redis_url, process, api_key))
     finally:
         if process is not None:
             _stop_web(process)
 
 
-async def _measure_started(url, clients, seconds, redis_url, process) -> dict:
-    await _first_tick(url, process)
+async def _measure_started(url, clients, seconds, redis_url, process, api_key) -> dict:
+    await _first_tick(url, process, api_key)
     pid = process.pid if process is not None else _listening_pid(urlsplit(url).port)
-    return await _measure(url, clients, seconds, redis_url, pid)
+    return await _measure(url, clients, seconds, redis_url, pid, api_key)
 
 
 def _run_loop(coroutine):
@@ -350,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--url", help="ws:// URL of a running server (default: start one)")
+    parser.add_argument("--api-key", help="for a server with dashboard auth on (or set BENCH_WS_API_KEY)")
     args = parser.parse_args(argv)
-    result = run(args.clients, args.seconds, args.url)
+    result = run(args.clients, args.seconds, args.url, api_key=args.api_key)
     print(f"/ws/stats: {result['clients']} clients for {result['seconds']} s (all connected in {result['connect_s']} s)")
     rows = [
         ("ticks per client per second", f"{result['ticks_per_client_per_s']:.3f} (slowest client {result['ticks_per_client_per_s_min']:.3f})"),

@@ -7,7 +7,7 @@ pings. It never reads Redis itself: N clients cost the same Redis reads as one.
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from .access import may_watch
+from .access import may_watch_socket
 from .broadcaster import broadcaster
 
 PONG = '{"type":"pong"}'
@@ -24,7 +24,7 @@ class StatsConsumer(AsyncWebsocketConsumer):
     joined = False
 
     async def connect(self):
-        if not may_watch(self.scope.get("user")):
+        if not await may_watch_socket(self.scope):
             await self.close(code=FORBIDDEN)
             return
         await self.accept()

@@ -9,13 +9,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from django.test import Client as HttpClient
 from django.test import override_settings
 
 from dashboard.broadcaster import broadcaster
 from messaging import buffer, flush, services
+from messaging.api_keys import api_key_create, api_key_revoke, forget_cached_keys
 from messaging.models import Message
 from messaging.schemas import MessageIn
 from msgbuffer_site.asgi import application
@@ -33,6 +37,17 @@ SAME_ORIGIN = [(b"origin", b"http://localhost:8000")]
 # The default tick (SPEC §2), pinned so an MSGBUFFER_STATS_INTERVAL in the environment
 # cannot change what the cadence test checks.
 DEFAULT_TICK = override_settings(MSGBUFFER={**settings.MSGBUFFER, "STATS_INTERVAL": 0.5})
+
+
+DASHBOARD_AUTH = override_settings(MSGBUFFER={**settings.MSGBUFFER, "DASHBOARD_AUTH": True})
+
+
+@pytest.fixture(autouse=True)
+async def close_sync_thread_connections():
+    """Channels reads sessions and keys in its sync thread; close that thread's database
+    connection after each test, or PostgreSQL refuses to drop the test database."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 def communicator(headers=SAME_ORIGIN) -> WebsocketCommunicator:
@@ -187,6 +202,56 @@ async def test_stats_socket__foreign_origin__refused():
     await allowed.disconnect()
 
     assert (accepted, accepted_same_host) == (False, True)
+
+
+# ---------------------------------------------------------------------------
+# Dashboard auth (on unless DEBUG): staff sessions and API keys only
+# ---------------------------------------------------------------------------
+def session_cookie(*, staff: bool) -> bytes:
+    user = get_user_model().objects.create_user(username=f"watcher-{staff}", password="unused-here", is_staff=staff)
+    browser = HttpClient()
+    browser.force_login(user)
+    return f"sessionid={browser.cookies['sessionid'].value}".encode()
+
+
+def new_api_key(*, revoked: bool) -> str:
+    key, raw = api_key_create(name="dashboard monitor")
+    if revoked:
+        api_key_revoke(key=key)
+    forget_cached_keys()
+    return raw
+
+
+async def handshake(*extra_headers: tuple[bytes, bytes]) -> bool:
+    client = communicator(headers=SAME_ORIGIN + list(extra_headers))
+    accepted, _ = await client.connect(timeout=5)
+    with contextlib.suppress(asyncio.CancelledError):
+        await client.disconnect()
+    return accepted
+
+
+@DASHBOARD_AUTH
+async def test_stats_socket__auth_on_and_anonymous__refused():
+    assert await handshake() is False
+
+
+@DASHBOARD_AUTH
+async def test_stats_socket__auth_on__staff_session_admitted_and_non_staff_refused():
+    staff = await sync_to_async(session_cookie)(staff=True)
+    non_staff = await sync_to_async(session_cookie)(staff=False)
+
+    assert await handshake((b"cookie", staff)) is True
+    assert await handshake((b"cookie", non_staff)) is False
+
+
+@DASHBOARD_AUTH
+async def test_stats_socket__auth_on__live_api_key_admitted_and_revoked_refused():
+    live = await sync_to_async(new_api_key)(revoked=False)
+    revoked = await sync_to_async(new_api_key)(revoked=True)
+
+    assert await handshake((b"authorization", f"Bearer {live}".encode())) is True
+    assert await handshake((b"authorization", f"Bearer {revoked}".encode())) is False
+    assert await handshake((b"authorization", b"Bearer mb_not-a-key")) is False
 
 
 # ---------------------------------------------------------------------------
