@@ -23,6 +23,9 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:latency_ms        list, recent accepted->committed latencies (ms)
   msgbuffer:last_batch        hash batch_id, size, completed_at
   msgbuffer:workers           zset worker name -> heartbeat deadline (s)
+  msgbuffer:rate:<key>:<s>    messages one API key sent in one second (rate limit)
+  msgbuffer:metrics:accepted  int, messages ever accepted (for /metrics)
+  msgbuffer:metrics:rejected  hash reason -> requests refused (for /metrics)
   msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
 
 Delivery is at-least-once: a claim carries a lease; a worker that dies leaves its lease
@@ -67,6 +70,9 @@ PERSISTED_PER_SECOND = "msgbuffer:persisted_per_second"
 LATENCY_MS = "msgbuffer:latency_ms"
 LAST_BATCH = "msgbuffer:last_batch"
 WORKERS = "msgbuffer:workers"
+RATE_PREFIX = "msgbuffer:rate:"
+ACCEPTED_TOTAL = "msgbuffer:metrics:accepted"
+REJECTED_TOTAL = "msgbuffer:metrics:rejected"
 # Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
 # not per database, so the name carries the database number: two msgbuffers sharing one
 # Redis server on different databases (staging and production, parallel test runs) must
@@ -144,15 +150,20 @@ def reset_clients() -> None:
 class PushResult:
     accepted: bool
     queue_full: bool
+    rate_limited: bool
     queue_length: int
     need_flush_job: bool
     replayed_response: bytes | None
 
 
-def _push_args(entries, idempotency_key, response):
+def _push_args(entries, idempotency_key, response, rate_key):
     conf = msgbuffer_settings()
-    keys = [PENDING, QUEUED_IDS, IDEMPOTENCY_PREFIX + (idempotency_key or ""), FLUSH_QUEUED, FLUSH_ACTIVE, WAKEUP]
-    args = [conf.MAX_QUEUE, conf.BATCH_SIZE, FLUSH_QUEUED_TTL_MS, conf.IDEMPOTENCY_TTL, response if idempotency_key else b""]
+    rate_limit = conf.RATE_LIMIT if rate_key is not None else 0
+    keys = [
+        PENDING, QUEUED_IDS, IDEMPOTENCY_PREFIX + (idempotency_key or ""), FLUSH_QUEUED, FLUSH_ACTIVE, WAKEUP,
+        f"{RATE_PREFIX}{rate_key}:{int(time.time())}", ACCEPTED_TOTAL,
+    ]
+    args = [conf.MAX_QUEUE, conf.BATCH_SIZE, FLUSH_QUEUED_TTL_MS, conf.IDEMPOTENCY_TTL, response if idempotency_key else b"", rate_limit]
     for message_id, payload in entries:
         args.append(message_id)
         args.append(payload)
@@ -164,25 +175,31 @@ def _push_result(raw) -> PushResult:
     return PushResult(
         accepted=code == 0,
         queue_full=code == 1,
+        rate_limited=code == 3,
         queue_length=int(length),
         need_flush_job=bool(need_job),
         replayed_response=previous if code == 2 else None,
     )
 
 
-async def push_async(entries: list[tuple[str, bytes]], *, idempotency_key: str | None = None, response: bytes = b"") -> PushResult:
+async def push_async(
+    entries: list[tuple[str, bytes]], *, idempotency_key: str | None = None, response: bytes = b"", rate_key: str | None = None
+) -> PushResult:
     """Queue (message_id, payload) pairs atomically: all or none, one round trip.
 
     With an idempotency key, `response` is stored as the key's first answer; a replay
-    returns that answer instead and queues nothing.
+    returns that answer instead and queues nothing. With a rate key (an API key's id),
+    the push is refused whole when it would take that key past RATE_LIMIT this second.
     """
-    keys, args = _push_args(entries, idempotency_key, response)
+    keys, args = _push_args(entries, idempotency_key, response, rate_key)
     client = async_client()
     return _push_result(await _script(client, "push")(keys=keys, args=args))
 
 
-def push(entries: list[tuple[str, bytes]], *, idempotency_key: str | None = None, response: bytes = b"") -> PushResult:
-    keys, args = _push_args(entries, idempotency_key, response)
+def push(
+    entries: list[tuple[str, bytes]], *, idempotency_key: str | None = None, response: bytes = b"", rate_key: str | None = None
+) -> PushResult:
+    keys, args = _push_args(entries, idempotency_key, response, rate_key)
     return _push_result(_script(sync_client(), "push")(keys=keys, args=args))
 
 
@@ -463,6 +480,14 @@ def dead_letter_requeue(dead_letter_ids: set[str]) -> int:
 
 def dead_letter_discard(dead_letter_ids: set[str]) -> int:
     return len(_dead_letter_take(dead_letter_ids))
+
+
+async def count_rejected_async(reason: str) -> None:
+    """Count a refused ingest request by reason (for /metrics); never fails the request."""
+    try:
+        await async_client().hincrby(REJECTED_TOTAL, reason, 1)
+    except redis.RedisError:
+        pass
 
 
 def push_raw(payload: bytes | str) -> None:

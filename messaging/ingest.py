@@ -21,7 +21,7 @@ import redis
 from django.conf import settings
 from pydantic import ValidationError
 
-from . import api_keys, errors, services
+from . import api_keys, buffer, errors, services
 from .conf import msgbuffer_settings
 from .schemas import BulkIn, MessageIn
 
@@ -100,7 +100,19 @@ async def handle_ingest(
     path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None, authorization: str | None = None
 ) -> Reply:
     """Validate and queue one POST to /messages or /messages/bulk."""
-    if msgbuffer_settings().API_KEYS_REQUIRED and (await api_keys.api_key_check(authorization)).key_id is None:
+    reply = await _handle_ingest(path, body, content_type=content_type, idempotency_key=idempotency_key, authorization=authorization)
+    if reply.status >= 400:
+        reason = orjson.loads(reply.body).get("error", str(reply.status))
+        if reason != "queue_unavailable":  # with Redis away there is nowhere to count it
+            await buffer.count_rejected_async(reason)  # /metrics: msgbuffer_ingest_rejected_total{reason}
+    return reply
+
+
+async def _handle_ingest(
+    path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None, authorization: str | None
+) -> Reply:
+    key_id = (await api_keys.api_key_check(authorization)).key_id if authorization else None
+    if key_id is None and msgbuffer_settings().API_KEYS_REQUIRED:
         return unauthorized()
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
@@ -120,11 +132,13 @@ async def handle_ingest(
     except ValidationError as exc:
         return _json_reply(422, errors.validation_error(exc, items_field="messages" if bulk else None))
 
-    scoped_key = f"{'bulk' if bulk else 'one'}:{idempotency_key}" if idempotency_key else None
     try:
-        accepted = await services.messages_accept(messages, bulk=bulk, idempotency_key=scoped_key)
+        accepted = await services.messages_accept(messages, bulk=bulk, idempotency_key=idempotency_key, api_key_id=key_id)
     except services.QueueFull:
         return _json_reply(503, errors.error("queue_full", "the queue is full; retry later"), [("Retry-After", "1")])
+    except services.RateLimited:
+        limit = msgbuffer_settings().RATE_LIMIT
+        return _json_reply(429, errors.error("rate_limited", f"this API key may send {limit} messages per second"), [("Retry-After", "1")])
     except (services.QueueUnavailable, redis.RedisError) as exc:
         # RedisError beyond a lost connection: Redis out of memory, a read-only replica
         # after a failover... The script refuses before its first write: nothing queued.

@@ -28,6 +28,10 @@ class QueueUnavailable(Exception):
     """Redis could not be reached: nothing was accepted."""
 
 
+class RateLimited(Exception):
+    """The API key has sent its RATE_LIMIT messages this second: nothing was accepted."""
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     body: bytes  # the JSON answer; replayed as is for a repeated Idempotency-Key
@@ -46,10 +50,14 @@ def _payload(message: MessageIn, message_id: str, accepted_at: str) -> bytes:
     )
 
 
-async def messages_accept(messages: list[MessageIn], *, bulk: bool, idempotency_key: str | None = None) -> Accepted:
+async def messages_accept(
+    messages: list[MessageIn], *, bulk: bool, idempotency_key: str | None = None, api_key_id: int | None = None
+) -> Accepted:
     """Queue messages atomically (all or none) and answer as SPEC §4 says.
 
-    Raises QueueFull or QueueUnavailable; in both cases nothing was queued.
+    An Idempotency-Key is scoped to the endpoint and the API key, so two clients cannot
+    replay each other's answers; the API key's rate limit applies when one is given.
+    Raises QueueFull, RateLimited or QueueUnavailable; in each case nothing was queued.
     """
     accepted_at = datetime.now(timezone.utc).isoformat()
     ids = [str(uuid.uuid4()) for _ in messages]
@@ -59,13 +67,20 @@ async def messages_accept(messages: list[MessageIn], *, bulk: bool, idempotency_
     else:
         body = orjson.dumps({"message_id": ids[0], "status": "queued", "queued_at": accepted_at})
     try:
-        result = await buffer.push_async(entries, idempotency_key=idempotency_key, response=body)
+        result = await buffer.push_async(
+            entries,
+            idempotency_key=f"{api_key_id or '-'}:{'bulk' if bulk else 'one'}:{idempotency_key}" if idempotency_key else None,
+            response=body,
+            rate_key=str(api_key_id) if api_key_id is not None else None,
+        )
     except (redis.RedisError, OSError) as exc:  # unreachable, out of memory, a read-only replica...
         raise QueueUnavailable(str(exc)) from exc
     if result.replayed_response is not None:
         return Accepted(body=result.replayed_response, replayed=True)
     if result.queue_full:
         raise QueueFull()
+    if result.rate_limited:
+        raise RateLimited()
     if result.need_flush_job:
         await _enqueue_flush_job()
     return Accepted(body=body)

@@ -635,3 +635,52 @@ async def test_ingest__over_https__carries_the_security_headers_django_would_add
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == settings.SECURE_REFERRER_POLICY
     assert "Retry-After" in response.headers["access-control-expose-headers"]
+
+
+# ---------------------------------------------------------------------------
+# Rate limit per API key (MSGBUFFER_RATE_LIMIT messages per second)
+# ---------------------------------------------------------------------------
+def _early_in_a_second() -> None:
+    """Start a burst in the first half of a wall-clock second, so it stays in one window."""
+    import time
+
+    from tests.support import wait_for
+
+    wait_for(lambda: time.time() % 1 < 0.5, timeout=2, interval=0.01, message="the start of a second")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_post__key_over_its_rate_limit__429_with_retry_after_and_nothing_queued(api, clean_redis, keys_required):
+    fast, slow = await _key("fast client"), await _key("other client")
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True, "RATE_LIMIT": 5}):
+        _early_in_a_second()
+        answers = [await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {fast}"}) for _ in range(7)]
+        bulk_over = await api.post("/messages/bulk", content=_bulk(*[VALID] * 6), headers={**JSON, "Authorization": f"Bearer {slow}"})
+        other = await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {slow}"})
+
+    assert [a.status_code for a in answers] == [202] * 5 + [429] * 2
+    assert_json_error(answers[-1], 429, "rate_limited")
+    assert answers[-1].headers["retry-after"] == "1"
+    assert_json_error(bulk_over, 429, "rate_limited")  # six messages never fit in five: refused whole
+    assert other.status_code == 202  # each key has its own budget
+    assert clean_redis.llen(buffer.PENDING) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_post__same_idempotency_key_from_two_api_keys__each_gets_its_own_answer(api, clean_redis, keys_required):
+    first, second = await _key("client a"), await _key("client b")
+    answers = [
+        await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {raw}", "Idempotency-Key": "order-1"})
+        for raw in (first, second, first)
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert answers[0].json()["message_id"] != answers[1].json()["message_id"]
+    assert answers[2].json() == answers[0].json()
+    assert clean_redis.llen(buffer.PENDING) == 2
+
+
+async def test_post__refused__counted_by_reason_for_metrics(api, clean_redis):
+    await api.post("/messages", content=encode(message(user_id="1")), headers=JSON)
+    await api.post("/messages", content=b"{not json", headers=JSON)
+    await api.post("/messages", content=encode(VALID), headers={"Content-Type": "text/plain"})
+    assert clean_redis.hgetall(buffer.REJECTED_TOTAL) == {b"validation_error": b"1", b"malformed_json": b"1", b"unsupported_media_type": b"1"}
