@@ -385,19 +385,12 @@ class BufferState:
     oldest_payload: bytes | None
 
 
-def _state_pipeline(pipe, now: float) -> None:
-    pipe.llen(PENDING)
-    pipe.mget(TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS, IN_FLIGHT)
-    pipe.zcard(LEASES)
-    pipe.llen(DEAD_LETTERS)
-    pipe.lrange(LATENCY_MS, 0, -1)
-    pipe.hgetall(LAST_BATCH)
-    pipe.zcount(WORKERS, now, "+inf")
-    pipe.lindex(PENDING, -1)
+_STATE_KEYS = [PENDING, TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS, IN_FLIGHT, LEASES, DEAD_LETTERS, LATENCY_MS, LAST_BATCH, WORKERS]
 
 
 def _state_from(results) -> BufferState:
     length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest = results
+    pairs = iter(last_batch)  # HGETALL comes out of a script as a flat list
     return BufferState(
         queue_length=int(length),
         total_messages=int(total or 0),
@@ -407,22 +400,19 @@ def _state_from(results) -> BufferState:
         batches_in_flight=int(leases),
         dead_letters=int(dead),
         latencies_ms=[float(value) for value in latencies],
-        last_batch={_text(k): _text(v) for k, v in last_batch.items()},
+        last_batch={_text(k): _text(v) for k, v in zip(pairs, pairs)},
         workers=int(workers),
-        oldest_payload=oldest,
+        oldest_payload=oldest or None,
     )
 
 
 def read_state() -> BufferState:
-    pipe = sync_client().pipeline(transaction=False)
-    _state_pipeline(pipe, time.time())
-    return _state_from(pipe.execute())
+    """The raw figures for the stats snapshot: one command (stats.lua)."""
+    return _state_from(_script(sync_client(), "stats")(keys=_STATE_KEYS, args=[]))
 
 
 async def read_state_async() -> BufferState:
-    pipe = async_client().pipeline(transaction=False)
-    _state_pipeline(pipe, time.time())
-    return _state_from(await pipe.execute())
+    return _state_from(await _script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
 
 
 def ping() -> None:

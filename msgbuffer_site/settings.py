@@ -236,15 +236,20 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# After `collectstatic` (the Dockerfile runs it), files get hashed names and are cached
+# for ever. Without it (a Procfile started as it stands), WhiteNoise serves them from the
+# apps' static folders, so the dashboard still works instead of failing on a missing
+# manifest.
+STATIC_COLLECTED = (STATIC_ROOT / "staticfiles.json").exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_COLLECTED and not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG or not STATIC_COLLECTED
 # WhiteNoise answers with a file iterator that Django's ASGI handler reads in a thread and
 # warns about once per process; the files are served correctly. Not yet fixed upstream:
 # https://github.com/evansd/whitenoise/issues/531 (ASGI support: evansd/whitenoise#359).

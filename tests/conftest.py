@@ -31,3 +31,22 @@ def processes(tmp_path):
 @pytest.fixture
 def web_port():
     return free_port()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_stray_database_sessions(django_db_setup, django_db_blocker):
+    """Let pytest-django drop the test database at the end.
+
+    Sync views run in asgiref's worker thread and keep that thread's connection open;
+    PostgreSQL refuses to drop a database with sessions still on it.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
