@@ -15,12 +15,17 @@ import time
 import weakref
 
 import orjson
+from prometheus_client import Gauge
 
 from messaging import buffer
 from messaging.conf import msgbuffer_settings
 from messaging.stats import stats_snapshot_async
 
 log = logging.getLogger(__name__)
+
+# Per process (this is the one figure /metrics cannot read from Redis): scrape each web
+# process, or sum over them, to count every connected dashboard.
+WEBSOCKET_CLIENTS = Gauge("msgbuffer_websocket_clients", "/ws/stats clients connected to this web process")
 
 # A client that cannot take a message within this long misses it rather than holding up
 # the others (seconds). Dead connections are closed by the server's own ping timeout.
@@ -42,7 +47,9 @@ class StatsBroadcaster:
 
     async def join(self, client) -> None:
         """Send `client` a stats_update at once, then every tick and every event."""
-        self.clients.add(client)
+        if client not in self.clients:
+            self.clients.add(client)
+            WEBSOCKET_CLIENTS.inc()
         if not self._loops:
             self._loops = [asyncio.create_task(self._tick_loop()), asyncio.create_task(self._event_loop())]
         try:
@@ -53,7 +60,9 @@ class StatsBroadcaster:
         await client.send(text_data=update)
 
     async def leave(self, client) -> None:
-        self.clients.discard(client)
+        if client in self.clients:
+            self.clients.discard(client)
+            WEBSOCKET_CLIENTS.dec()
         self._busy.discard(client)
         if not self.clients and self._loops:
             await self._stop()
@@ -152,7 +161,9 @@ class StatsBroadcaster:
                 self._busy.difference_update(clients)
         for client, result in zip(clients, results):
             if isinstance(result, Exception) and not isinstance(result, TimeoutError):
-                self.clients.discard(client)  # its connection is gone; disconnect() may never come
+                if client in self.clients:  # its connection is gone; disconnect() may never come
+                    self.clients.discard(client)
+                    WEBSOCKET_CLIENTS.dec()
 
     @staticmethod
     async def _send(client, text: str) -> None:

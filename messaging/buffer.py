@@ -26,6 +26,10 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:rate:<key>:<s>    messages one API key sent in one second (rate limit)
   msgbuffer:metrics:accepted  int, messages ever accepted (for /metrics)
   msgbuffer:metrics:rejected  hash reason -> requests refused (for /metrics)
+  msgbuffer:metrics:dead_lettered  int, messages ever dead-lettered
+  msgbuffer:metrics:flush_errors   hash kind -> flush attempts that failed
+  msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
+  msgbuffer:metrics:latency_ms     hash bucket/sum/count -> accepted->committed latency
   msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
 
 Delivery is at-least-once: a claim carries a lease; a worker that dies leaves its lease
@@ -73,6 +77,10 @@ WORKERS = "msgbuffer:workers"
 RATE_PREFIX = "msgbuffer:rate:"
 ACCEPTED_TOTAL = "msgbuffer:metrics:accepted"
 REJECTED_TOTAL = "msgbuffer:metrics:rejected"
+DEAD_LETTERED_TOTAL = "msgbuffer:metrics:dead_lettered"
+FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
+BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"
+LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
 # Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
 # not per database, so the name carries the database number: two msgbuffers sharing one
 # Redis server on different databases (staging and production, parallel test runs) must
@@ -251,8 +259,15 @@ def ack(
     message_ids: list[str],
     latencies_ms: list[float],
     dead_letters: list[tuple[bytes, str]],
+    batch_size_histogram: dict[str, float] | None = None,
+    latency_histogram: dict[str, float] | None = None,
 ) -> bool:
-    """Settle a committed batch; returns False if its lease was lost (see ack.lua)."""
+    """Settle a committed batch; returns False if its lease was lost (see ack.lua).
+
+    The histograms are {field: increment} for the /metrics histograms (metrics.py).
+    """
+    batch_size_histogram = batch_size_histogram or {}
+    latency_histogram = latency_histogram or {}
     conf = msgbuffer_settings()
     failed_at = _utc_iso()
     dead = [
@@ -261,13 +276,20 @@ def ack(
         )
         for payload, reason in dead_letters
     ]
-    args = [batch_id, stored, conf.RPS_WINDOW, conf.LATENCY_SAMPLES, failed_at, len(message_ids), len(latencies_ms), len(dead)]
+    args = [
+        batch_id, stored, conf.RPS_WINDOW, conf.LATENCY_SAMPLES, failed_at,
+        len(message_ids), len(latencies_ms), len(dead), len(batch_size_histogram), len(latency_histogram),
+    ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
     args += dead
+    for histogram in (batch_size_histogram, latency_histogram):
+        for field, increment in histogram.items():
+            args += [field, repr(float(increment))]
     keys = [
         LEASES, CLAIM_PREFIX + batch_id, QUEUED_IDS, TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS,
         LAST_BATCH, LATENCY_MS, DEAD_LETTERS, IN_FLIGHT, PERSISTED_PER_SECOND,
+        BATCH_SIZE_HISTOGRAM, LATENCY_HISTOGRAM, DEAD_LETTERED_TOTAL,
     ]
     return bool(_script(sync_client(), "ack")(keys=keys, args=args))
 
@@ -470,6 +492,43 @@ def dead_letter_requeue(dead_letter_ids: set[str]) -> int:
 
 def dead_letter_discard(dead_letter_ids: set[str]) -> int:
     return len(_dead_letter_take(dead_letter_ids))
+
+
+def count_flush_error(kind: str) -> None:
+    """Count a failed flush attempt by kind (for /metrics); never fails the flush."""
+    try:
+        sync_client().hincrby(FLUSH_ERRORS_TOTAL, kind, 1)
+    except redis.RedisError:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class MetricCounters:
+    accepted: int
+    rejected: dict[str, int]
+    dead_lettered: int
+    flush_errors: dict[str, int]
+    batch_size_histogram: dict[str, float]
+    latency_histogram: dict[str, float]
+
+
+def read_metric_counters() -> MetricCounters:
+    pipe = sync_client().pipeline(transaction=False)
+    pipe.get(ACCEPTED_TOTAL)
+    pipe.hgetall(REJECTED_TOTAL)
+    pipe.get(DEAD_LETTERED_TOTAL)
+    pipe.hgetall(FLUSH_ERRORS_TOTAL)
+    pipe.hgetall(BATCH_SIZE_HISTOGRAM)
+    pipe.hgetall(LATENCY_HISTOGRAM)
+    accepted, rejected, dead, errors, sizes, latencies = pipe.execute()
+    return MetricCounters(
+        accepted=int(accepted or 0),
+        rejected={_text(k): int(v) for k, v in rejected.items()},
+        dead_lettered=int(dead or 0),
+        flush_errors={_text(k): int(v) for k, v in errors.items()},
+        batch_size_histogram={_text(k): float(v) for k, v in sizes.items()},
+        latency_histogram={_text(k): float(v) for k, v in latencies.items()},
+    )
 
 
 async def count_rejected_async(reason: str) -> None:

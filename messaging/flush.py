@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
 from pydantic import ValidationError
 
-from . import buffer, events
+from . import buffer, events, metrics
 from .conf import msgbuffer_settings
 from .models import Message
 from .schemas import QueuedMessage
@@ -138,23 +138,35 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         refused = _insert(messages) if messages else []
     except (OperationalError, InterfaceError, DatabaseError) as exc:
         buffer.release(claim.batch_id)
+        buffer.count_flush_error("database_unavailable")
         close_old_connections()
         raise DatabaseUnavailable(str(exc)) from exc
     committed = datetime.now(timezone.utc)
     refused_ids = {message.message_id for message, _ in refused}
     stored = [m for m in messages if m.message_id not in refused_ids]
     poison += [(message.model_dump_json().encode(), reason) for message, reason in refused]
+    latencies = [(committed - m.created_at).total_seconds() * 1000 for m in stored]
     settled = buffer.ack(
         claim.batch_id,
         stored=len(stored),
         message_ids=[str(m.message_id) for m in messages],
-        latencies_ms=[(committed - m.created_at).total_seconds() * 1000 for m in stored],
+        latencies_ms=latencies,
         dead_letters=poison,
+        batch_size_histogram=metrics.histogram_increments([len(stored)] if stored else [], metrics.BATCH_SIZE_BUCKETS),
+        latency_histogram=metrics.histogram_increments(latencies, metrics.LATENCY_MS_BUCKETS),
     )
+    stored_ids = [str(m.message_id) for m in stored]
     if settled and stored:
-        events.batch_persisted(batch_id=claim.batch_id, message_ids=[str(m.message_id) for m in stored], committed_at=committed)
+        events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed)
+    log.info(
+        "batch %s committed: %d stored, %d dead-lettered%s", claim.batch_id, len(stored), len(poison), "" if settled else " (lease lost: not counted here)",
+        extra={"batch_id": claim.batch_id, "stored": len(stored), "dead_lettered": len(poison), "settled": settled, "message_ids": stored_ids},
+    )
     if poison:
-        log.warning("batch %s: %d message(s) dead-lettered", claim.batch_id, len(poison))
+        log.warning(
+            "batch %s: %d message(s) dead-lettered", claim.batch_id, len(poison),
+            extra={"batch_id": claim.batch_id, "reasons": sorted({reason for _, reason in poison})},
+        )
     return BatchOutcome(claim.batch_id, len(stored), len(poison), settled)
 
 
@@ -182,7 +194,10 @@ def buffer_drain(*, budget: float, should_stop: Callable[[], bool] = lambda: Fal
             buffer.flush_job_alive()
             recovered = buffer.requeue_expired()
             if recovered[0]:
-                log.warning("requeued %d expired claim(s) holding %d message(s)", *recovered)
+                log.warning(
+                    "requeued %d expired claim(s) holding %d message(s)", *recovered,
+                    extra={"batches": recovered[0], "messages": recovered[1]},
+                )
             housekeeping_at = time.monotonic() + HOUSEKEEPING_EVERY
 
         claim = buffer.claim(full_only=True)
@@ -203,7 +218,10 @@ def buffer_drain(*, budget: float, should_stop: Callable[[], bool] = lambda: Fal
         try:
             outcome = batch_flush(claim)
         except DatabaseUnavailable as exc:
-            log.error("database unavailable, batch %s requeued; retrying in %.1fs: %s", claim.batch_id, retry_in, exc)
+            log.error(
+                "database unavailable, batch %s requeued; retrying in %.1fs: %s", claim.batch_id, retry_in, exc,
+                extra={"batch_id": claim.batch_id, "retry_in_s": retry_in},
+            )
             time.sleep(retry_in)
             retry_in = min(retry_in * 2, DB_RETRY_MAX)
             continue

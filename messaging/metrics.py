@@ -1,38 +1,88 @@
-"""Prometheus exposition of the stats snapshot (GET /metrics)."""
+"""Prometheus exposition (GET /metrics).
+
+The msgbuffer_* figures are cluster-wide: they come from Redis (the stats snapshot and
+the counters and histograms that push.lua and ack.lua keep), so every web process
+answers the same and scraping any one of them is enough. Process figures (Python,
+WebSocket clients of the answering process) come from prometheus_client's default
+registry.
+"""
+from __future__ import annotations
+
+import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from . import buffer
+from .buffer import MetricCounters
+from .stats import stats_snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 40, 45, 50, 100, 250, 500, 1000)  # messages
+LATENCY_MS_BUCKETS = (5, 10, 25, 50, 100, 150, 250, 500, 1000, 2000, 2500, 5000, 10000, 30000)  # milliseconds
 
-class _SnapshotCollector:
-    def __init__(self, snapshot: dict):
+
+def histogram_increments(values: list[float], bounds: tuple[float, ...]) -> dict[str, float]:
+    """What one batch adds to a histogram kept in Redis: per-bucket counts (not yet
+    cumulative), plus sum and count."""
+    if not values:
+        return {}
+    increments: dict[str, float] = {"count": len(values), "sum": sum(values)}
+    for value in values:
+        bucket = next((str(bound) for bound in bounds if value <= bound), "+Inf")
+        increments[bucket] = increments.get(bucket, 0) + 1
+    return increments
+
+
+def _histogram(name: str, documentation: str, stored: dict[str, float], bounds: tuple[float, ...]) -> HistogramMetricFamily:
+    cumulative, buckets = 0.0, []
+    for bound in [*map(str, bounds), "+Inf"]:
+        cumulative += stored.get(bound, 0.0)
+        buckets.append((bound, cumulative))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=stored.get("sum", 0.0))
+
+
+class _ClusterCollector:
+    def __init__(self, snapshot: dict, counters: MetricCounters):
         self.snapshot = snapshot
+        self.counters = counters
 
     def collect(self):
-        s = self.snapshot
+        s, c = self.snapshot, self.counters
+        yield CounterMetricFamily("msgbuffer_messages_accepted", "Messages accepted by ingest (202)", value=c.accepted)
+        rejected = CounterMetricFamily("msgbuffer_ingest_rejected", "Ingest requests refused, by reason", labels=["reason"])
+        for reason, count in sorted(c.rejected.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
         yield CounterMetricFamily("msgbuffer_messages_persisted", "Messages committed to the database", value=s["total_messages"])
         yield CounterMetricFamily("msgbuffer_batches", "Batches committed to the database", value=s["total_batches"])
+        yield CounterMetricFamily("msgbuffer_messages_dead_lettered", "Messages moved to the dead-letter list", value=c.dead_lettered)
+        errors = CounterMetricFamily("msgbuffer_flush_errors", "Flush attempts that failed, by kind", labels=["kind"])
+        for kind, count in sorted(c.flush_errors.items()):
+            errors.add_metric([kind], count)
+        yield errors
+        yield _histogram("msgbuffer_batch_size_messages", "Messages per committed batch", c.batch_size_histogram, BATCH_SIZE_BUCKETS)
+        yield _histogram(
+            "msgbuffer_latency_milliseconds", "Accepted-to-committed latency per message", c.latency_histogram, LATENCY_MS_BUCKETS
+        )
         gauges = {
             "msgbuffer_queue_length": ("Messages waiting in Redis", "queue_length"),
             "msgbuffer_in_flight": ("Messages claimed by a worker, not yet settled", "in_flight"),
-            "msgbuffer_dead_letters": ("Messages parked in the dead-letter list", "dead_letters"),
+            "msgbuffer_dead_letters": ("Messages parked in the dead-letter list now", "dead_letters"),
             "msgbuffer_persisted_per_second": ("Messages persisted per second over the last 10 s", "current_rps"),
             "msgbuffer_workers": ("Live RQ workers", "workers"),
             "msgbuffer_oldest_message_age_seconds": ("Age of the oldest waiting message", "oldest_message_age_s"),
-            "msgbuffer_batch_size_average": ("Messages per committed batch, on average", "avg_batch_size"),
         }
         for name, (documentation, key) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=s[key])
-        latency = GaugeMetricFamily(
-            "msgbuffer_latency_milliseconds", "Accepted-to-committed latency over recent messages", labels=["quantile"]
-        )
-        for quantile, key in (("0.5", "p50_latency_ms"), ("0.95", "p95_latency_ms"), ("0.99", "p99_latency_ms")):
-            latency.add_metric([quantile], s[key])
-        yield latency
 
 
-def render_metrics(snapshot: dict) -> bytes:
+def render_metrics(snapshot: dict, counters: MetricCounters) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SnapshotCollector(snapshot))
-    return generate_latest(registry)
+    registry.register(_ClusterCollector(snapshot, counters))
+    return generate_latest(registry) + generate_latest(prometheus_client.REGISTRY)
+
+
+def metrics_exposition() -> bytes:
+    """The /metrics page: one stats snapshot plus the counters, read from Redis."""
+    return render_metrics(stats_snapshot(), buffer.read_metric_counters())

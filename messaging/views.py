@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from . import api_keys, errors, ingest, selectors, services, simulate
 from .conf import msgbuffer_settings
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import render_metrics
+from .metrics import metrics_exposition
 from .openapi import openapi_document
 from .schemas import MessageListQuery, SimulateIn
 from .stats import stats_snapshot
@@ -190,9 +190,10 @@ def queue_status(request: HttpRequest) -> JsonResponse:
 @allow("GET")
 def metrics(request: HttpRequest) -> HttpResponse:
     try:
-        return HttpResponse(render_metrics(stats_snapshot()), content_type=METRICS_CONTENT_TYPE)
+        body = metrics_exposition()
     except redis.RedisError:
         return _error(503, "queue_unavailable", "the queue cannot be reached")
+    return HttpResponse(body, content_type=METRICS_CONTENT_TYPE)
 
 
 @allow("POST")

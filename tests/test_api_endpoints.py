@@ -427,7 +427,25 @@ async def test_metrics__after_traffic__prometheus_values_move(api, flush_now):
     assert waiting["msgbuffer_queue_length"] == 7
     assert after["msgbuffer_queue_length"] == 0
     assert after["msgbuffer_messages_persisted_total"] == 7 and after["msgbuffer_batches_total"] == 1
-    assert after['msgbuffer_latency_milliseconds{"quantile": "0.99"}'] > 0
+    assert after["msgbuffer_messages_accepted_total"] == 7
+    assert after["msgbuffer_latency_milliseconds_count"] == 7 and after["msgbuffer_latency_milliseconds_sum"] > 0
+    assert after['msgbuffer_latency_milliseconds_bucket{"le": "+Inf"}'] == 7
+    assert after["msgbuffer_batch_size_messages_count"] == 1 and after["msgbuffer_batch_size_messages_sum"] == 7
+    assert after['msgbuffer_batch_size_messages_bucket{"le": "5"}'] == 0
+    assert after['msgbuffer_batch_size_messages_bucket{"le": "10"}'] == 1
+
+
+async def test_metrics__refusals_and_dead_letters__counted_by_reason(api, flush_now):
+    await api.post("/messages", json={"user_id": True, "channel_id": 1, "content": "m"})
+    await api.post("/messages", content=b"[]", headers={"Content-Type": "application/json"})
+    buffer.push_raw(b"not json at all")
+    await flush_now()
+    after = _samples((await api.get("/metrics")).text)
+
+    assert after['msgbuffer_ingest_rejected_total{"reason": "validation_error"}'] == 1
+    assert after['msgbuffer_ingest_rejected_total{"reason": "invalid_body"}'] == 1
+    assert after["msgbuffer_messages_dead_lettered_total"] == 1
+    assert after["msgbuffer_dead_letters"] == 1
 
 
 async def test_metrics__redis_unreachable__503_json(api, redis_unreachable):

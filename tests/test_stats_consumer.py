@@ -309,3 +309,13 @@ async def test_stats_broadcaster__twenty_clients__same_redis_reads_per_tick_as_o
     # The same Redis commands, give or take one tick's pipeline at the window's edges.
     per_read = commands_one / max(reads_one, 1)
     assert commands_twenty <= commands_one + 2 * per_read + 2
+
+
+async def test_stats_socket__clients_connect_and_leave__websocket_gauge_follows():
+    from dashboard.broadcaster import WEBSOCKET_CLIENTS
+
+    before = WEBSOCKET_CLIENTS._value.get()
+    async with connected(3):
+        during = WEBSOCKET_CLIENTS._value.get()
+    assert during - before == 3
+    assert WEBSOCKET_CLIENTS._value.get() == before  # connected() waits for each disconnect

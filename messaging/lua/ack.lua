@@ -1,8 +1,10 @@
 -- Settle a committed batch: drop its claim and move every counter, atomically.
 -- KEYS: leases, claim, queued_ids, total_messages, total_batches, current_rps, last_batch,
---       latency_ms, dead_letters, in_flight, persisted_per_second
+--       latency_ms, dead_letters, in_flight, persisted_per_second, batch_size_histogram,
+--       latency_histogram, dead_lettered_total
 -- ARGV: batch_id, stored, rps_window_s, latency_cap, completed_at, n_ids, n_latencies,
---       n_dead, ids..., latencies..., dead letters...
+--       n_dead, n_size_fields, n_latency_fields, ids..., latencies..., dead letters...,
+--       (field, increment) pairs for the batch-size histogram, then for the latency one
 -- Returns 1, or 0 when the lease was lost: the batch was recovered and requeued, and the
 -- worker that flushes it again does the counting, so nothing is counted twice.
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -11,7 +13,8 @@ redis.call('DEL', KEYS[2])
 
 local stored = tonumber(ARGV[2])
 local n_ids, n_lat, n_dead = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local first = 9
+local n_size_fields, n_latency_fields = tonumber(ARGV[9]), tonumber(ARGV[10])
+local first = 11
 if n_ids > 0 then redis.call('HDEL', KEYS[3], unpack(ARGV, first, first + n_ids - 1)) end
 first = first + n_ids
 if n_lat > 0 then
@@ -19,7 +22,19 @@ if n_lat > 0 then
   redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[4]) - 1)
 end
 first = first + n_lat
-if n_dead > 0 then redis.call('LPUSH', KEYS[9], unpack(ARGV, first, first + n_dead - 1)) end
+if n_dead > 0 then
+  redis.call('LPUSH', KEYS[9], unpack(ARGV, first, first + n_dead - 1))
+  redis.call('INCRBY', KEYS[14], n_dead)
+end
+first = first + n_dead
+-- Prometheus histograms (buckets chosen in messaging/metrics.py), cluster-wide.
+for i = 0, n_size_fields - 1 do
+  redis.call('HINCRBYFLOAT', KEYS[12], ARGV[first + 2 * i], ARGV[first + 2 * i + 1])
+end
+first = first + 2 * n_size_fields
+for i = 0, n_latency_fields - 1 do
+  redis.call('HINCRBYFLOAT', KEYS[13], ARGV[first + 2 * i], ARGV[first + 2 * i + 1])
+end
 
 if stored > 0 then
   redis.call('INCRBY', KEYS[4], stored)
