@@ -464,34 +464,22 @@ def dead_letter_list(limit: int = 500) -> list[dict]:
     return [json.loads(raw) for raw in sync_client().lrange(DEAD_LETTERS, 0, limit - 1)]
 
 
-def _dead_letter_take(dead_letter_ids: set[str]) -> list[dict]:
-    """Remove the named dead letters from the list and return them."""
+def _dead_letter_take(dead_letter_ids: set[str], *, requeue: bool) -> int:
+    """Remove the named dead letters (and requeue their payloads) atomically; how many."""
     client = sync_client()
-    taken = []
-    for raw in client.lrange(DEAD_LETTERS, 0, -1):
-        entry = json.loads(raw)
-        if entry.get("id") in dead_letter_ids and client.lrem(DEAD_LETTERS, 1, raw):
-            taken.append(entry)
-    return taken
+    chosen = [raw for raw in client.lrange(DEAD_LETTERS, 0, -1) if json.loads(raw).get("id") in dead_letter_ids]
+    if not chosen:
+        return 0
+    return int(_script(client, "dead_letter_take")(keys=[DEAD_LETTERS, PENDING, QUEUED_IDS], args=["1" if requeue else "0", *chosen]))
 
 
 def dead_letter_requeue(dead_letter_ids: set[str]) -> int:
     """Put dead letters back on the queue (as the oldest messages); returns how many."""
-    entries = _dead_letter_take(dead_letter_ids)
-    if entries:
-        pipe = sync_client().pipeline(transaction=True)
-        for entry in entries:
-            pipe.rpush(PENDING, entry["payload"])
-            try:
-                pipe.hset(QUEUED_IDS, json.loads(entry["payload"])["message_id"], "1")
-            except (ValueError, KeyError, TypeError):
-                pass
-        pipe.execute()
-    return len(entries)
+    return _dead_letter_take(dead_letter_ids, requeue=True)
 
 
 def dead_letter_discard(dead_letter_ids: set[str]) -> int:
-    return len(_dead_letter_take(dead_letter_ids))
+    return _dead_letter_take(dead_letter_ids, requeue=False)
 
 
 def count_flush_error(kind: str) -> None:
