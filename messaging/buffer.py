@@ -261,10 +261,12 @@ def ack(
     dead_letters: list[tuple[bytes, str]],
     batch_size_histogram: dict[str, float] | None = None,
     latency_histogram: dict[str, float] | None = None,
+    event: bytes | None = None,
 ) -> bool:
     """Settle a committed batch; returns False if its lease was lost (see ack.lua).
 
-    The histograms are {field: increment} for the /metrics histograms (metrics.py).
+    The histograms are {field: increment} for the /metrics histograms (metrics.py);
+    `event` is published on the events channel if, and only if, the batch is settled.
     """
     batch_size_histogram = batch_size_histogram or {}
     latency_histogram = latency_histogram or {}
@@ -279,6 +281,7 @@ def ack(
     args = [
         batch_id, stored, conf.RPS_WINDOW, conf.LATENCY_SAMPLES, failed_at,
         len(message_ids), len(latencies_ms), len(dead), len(batch_size_histogram), len(latency_histogram),
+        event or b"",
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -289,7 +292,7 @@ def ack(
     keys = [
         LEASES, CLAIM_PREFIX + batch_id, QUEUED_IDS, TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS,
         LAST_BATCH, LATENCY_MS, DEAD_LETTERS, IN_FLIGHT, PERSISTED_PER_SECOND,
-        BATCH_SIZE_HISTOGRAM, LATENCY_HISTOGRAM, DEAD_LETTERED_TOTAL,
+        BATCH_SIZE_HISTOGRAM, LATENCY_HISTOGRAM, DEAD_LETTERED_TOTAL, EVENTS,
     ]
     return bool(_script(sync_client(), "ack")(keys=keys, args=args))
 
@@ -446,12 +449,8 @@ async def ping_async() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Events: flush jobs publish, each web process subscribes once and fans out locally
+# Events: ack.lua publishes, each web process subscribes once and fans out locally
 # ---------------------------------------------------------------------------
-def publish_event(data: bytes) -> None:
-    sync_client().publish(EVENTS, data)
-
-
 def events_subscription():
     """An async pub/sub object subscribed to the events channel (caller closes it)."""
     return async_client().pubsub(ignore_subscribe_messages=True)

