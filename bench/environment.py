@@ -48,8 +48,15 @@ def redis_url(db: int) -> str:
 def msgbuffer_env(**extra: str) -> dict:
     env = dict(os.environ)
     env.update(
-        DJANGO_DEBUG="1",
-        DJANGO_SECRET_KEY="bench-only-secret-key",
+        # Production settings, as shipped, with the gates a load generator cannot pass
+        # (TLS redirect, API keys, rate limit, staff-only dashboard) opened.
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-only-secret-key-that-is-long-enough-for-production-use-0123456789",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        MSGBUFFER_API_KEYS_REQUIRED="0",
+        MSGBUFFER_RATE_LIMIT="0",
+        MSGBUFFER_DASHBOARD_AUTH="0",
         DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{MSGBUFFER_DB}",
         REDIS_URL=redis_url(MSGBUFFER_REDIS_DB),
         DJANGO_SETTINGS_MODULE="msgbuffer_site.settings",
@@ -71,7 +78,8 @@ def django_setup() -> None:
     if settings.configured:
         return
     bench = msgbuffer_env()
-    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MSGBUFFER_MAX_QUEUE"):
+    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_SECURE_SSL_REDIRECT", "DATABASE_URL",
+                 "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MSGBUFFER_MAX_QUEUE"):
         os.environ[name] = bench[name]
     django.setup()
 
