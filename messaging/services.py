@@ -14,7 +14,6 @@ import orjson
 import redis
 
 from . import buffer, jobs
-from .conf import msgbuffer_settings
 from .schemas import MessageIn
 
 log = logging.getLogger(__name__)

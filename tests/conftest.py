@@ -21,6 +21,24 @@ def clean_redis():
 
 
 @pytest.fixture
+async def api():
+    """An HTTP client for the real ASGI application (asgi.py's routing included), in-process."""
+    import httpx
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    import msgbuffer_site.asgi
+
+    transport = httpx.ASGITransport(app=msgbuffer_site.asgi.application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    # Django runs sync views (and sync_to_async runs our ORM calls) in asgiref's shared
+    # thread, whose connection outlives the test (CONN_MAX_AGE) and would keep the test
+    # database from being dropped at the end of the session.
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
 def processes(tmp_path):
     """Start web servers and workers as subprocesses; all are stopped after the test."""
     running = Processes(tmp_path)

@@ -15,13 +15,11 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from openapi_spec_validator import validate as validate_openapi
 from prometheus_client.parser import text_string_to_metric_families
 
-import msgbuffer_site.asgi
 from messaging import api_keys, buffer, flush
 from messaging.models import Message
 from messaging.schemas import BulkIn, MessageIn, SimulateIn
@@ -32,17 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 JSON = {"Content-Type": "application/json"}
 MESSAGE_FIELDS = {"message_id", "user_id", "channel_id", "content", "created_at", "inserted_at"}
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def api():
-    transport = httpx.ASGITransport(app=msgbuffer_site.asgi.application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-    # Django runs sync views (and sync_to_async runs our ORM calls) in asgiref's shared
-    # thread, whose connection outlives the test (CONN_MAX_AGE) and would keep the test
-    # database from being dropped at the end of the session.
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 
 import msgbuffer_site.asgi
@@ -28,17 +27,6 @@ MIB = 1 << 20
 JSON = {"Content-Type": "application/json"}
 VALID = {"user_id": 1, "channel_id": 2, "content": "hello"}
 MISSING = object()
-
-
-@pytest.fixture
-async def api():
-    transport = httpx.ASGITransport(app=msgbuffer_site.asgi.application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-    # Django runs sync views (and sync_to_async runs our ORM calls) in asgiref's shared
-    # thread, whose connection outlives the test (CONN_MAX_AGE) and would keep the test
-    # database from being dropped at the end of the session.
-    await sync_to_async(connections.close_all)()
 
 
 def message(**changes) -> dict:
