@@ -161,7 +161,8 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         latency_histogram=metrics.histogram_increments(latencies, metrics.LATENCY_MS_BUCKETS),
         event=events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed) if stored else None,
     )
-    log.info(
+    # DEBUG: at full speed this is a few hundred lines a second; metrics carry the totals.
+    log.debug(
         "batch %s committed: %d stored, %d dead-lettered%s", claim.batch_id, len(stored), len(poison), "" if settled else " (lease lost: not counted here)",
         extra={"batch_id": claim.batch_id, "stored": len(stored), "dead_lettered": len(poison), "settled": settled, "message_ids": stored_ids},
     )
