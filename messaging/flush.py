@@ -93,10 +93,7 @@ def _created_at_problem(created_at: datetime) -> str | None:
     return None
 
 
-def _rows(messages: list[QueuedMessage]) -> list[Message]:
-    # inserted_at is given, not left to the column's default: Django would otherwise
-    # resolve a Now() expression once per row, a tenth of the worker's time (bench/).
-    inserted_at = datetime.now(timezone.utc)
+def _rows(messages: list[QueuedMessage], inserted_at: datetime) -> list[Message]:
     return [
         Message(
             message_id=m.message_id,
@@ -117,9 +114,12 @@ def _insert(messages: list[QueuedMessage]) -> list[tuple[QueuedMessage, str]]:
     inserts nothing twice. If the database refuses the batch for its data, each message
     is retried under its own savepoint to find the poison and store the rest.
     """
+    # inserted_at is given, one value per batch, not left to the column's default: Django
+    # would resolve a Now() expression once per row, a quarter of the worker's time (bench/).
+    inserted_at = datetime.now(timezone.utc)
     try:
         with transaction.atomic():
-            Message.objects.bulk_create(_rows(messages), ignore_conflicts=True)
+            Message.objects.bulk_create(_rows(messages, inserted_at), ignore_conflicts=True)
         return []
     except REFUSED_DATA as exc:
         log.warning("batch refused by the database (%s); isolating the poison", exc)
@@ -128,7 +128,7 @@ def _insert(messages: list[QueuedMessage]) -> list[tuple[QueuedMessage, str]]:
         for message in messages:
             try:
                 with transaction.atomic():
-                    Message.objects.bulk_create(_rows([message]), ignore_conflicts=True)
+                    Message.objects.bulk_create(_rows([message], inserted_at), ignore_conflicts=True)
             except REFUSED_DATA as exc:
                 refused.append((message, f"refused by the database: {exc}".strip()))
     return refused
@@ -182,17 +182,21 @@ def _due_in(now: float) -> float | None:
     return oldest.timestamp() + msgbuffer_settings().FLUSH_INTERVAL - now
 
 
-def buffer_drain(*, budget: float, should_stop: Callable[[], bool] = lambda: False) -> DrainOutcome:
+def buffer_drain(
+    *, budget: float, should_stop: Callable[[], bool] = lambda: False, on_backlog: Callable[[], object] = lambda: None
+) -> DrainOutcome:
     """Flush batches for up to `budget` seconds, or until nothing waits and nothing is claimed.
 
     Full batches go at once; a partial batch waits (blocking on the wake-up list, so a
-    batch that fills meanwhile goes at once too) until its oldest message is due.
+    batch that fills meanwhile goes at once too) until its oldest message is due. While
+    two or more full batches wait behind the one just claimed, `on_backlog` is called (at
+    most every HOUSEKEEPING_EVERY seconds) so that idle workers can be asked to join in.
     """
     started = time.monotonic()
     buffer.flush_job_started()
     batches = stored = 0
     retry_in = DB_RETRY_FIRST
-    housekeeping_at = 0.0
+    housekeeping_at = backlog_called_at = 0.0
     while not should_stop() and time.monotonic() - started < budget:
         if time.monotonic() >= housekeeping_at:
             buffer.flush_job_alive()
@@ -219,6 +223,9 @@ def buffer_drain(*, budget: float, should_stop: Callable[[], bool] = lambda: Fal
             claim = buffer.claim(full_only=False)
             if claim is None:
                 continue
+        if claim.messages_left >= 2 * msgbuffer_settings().BATCH_SIZE and time.monotonic() - backlog_called_at >= HOUSEKEEPING_EVERY:
+            on_backlog()
+            backlog_called_at = time.monotonic()
         try:
             outcome = batch_flush(claim)
         except DatabaseUnavailable as exc:

@@ -24,7 +24,11 @@ def flush_pending() -> dict:
 
     close_old_connections()
     try:
-        outcome = flush.buffer_drain(budget=msgbuffer_settings().FLUSH_JOB_BUDGET, should_stop=stop_requested.is_set)
+        outcome = flush.buffer_drain(
+            budget=msgbuffer_settings().FLUSH_JOB_BUDGET,
+            should_stop=stop_requested.is_set,
+            on_backlog=flush_kick,  # a backlog with no new traffic: let idle workers join in
+        )
     finally:
         close_old_connections()
     if not outcome.finished:

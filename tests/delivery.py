@@ -10,7 +10,9 @@ import contextlib
 import logging
 import threading
 import time
+import json
 import uuid
+from datetime import datetime, timezone
 
 import httpx
 from django.db import connection, transaction
@@ -195,3 +197,14 @@ def wait_for_insert_blocked(expected_in_flight: int) -> None:
                 return cursor.fetchone()[0] > 0
 
         wait_for(insert_waiting, timeout=10, message="the worker's INSERT to wait on the lock")
+
+
+def queued_entry(n: int, **changes) -> tuple[str, bytes]:
+    """(message_id, payload) as ingest queues it; `changes` replace fields (to make poison)."""
+    message = {
+        "message_id": str(uuid.uuid4()),
+        **message_body(n),
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        **changes,
+    }
+    return message["message_id"], json.dumps(message).encode()

@@ -137,3 +137,20 @@ def test_flush__counters__move_only_after_the_batch_commits(worker, ingest, clea
     assert after.total_batches == 1 and after.current_rps > 0
     assert len(after.latencies_ms) == 50
     assert after.last_batch["size"] == "50" and after.last_batch["batch_id"]
+
+
+@pytest.mark.parametrize(("waiting", "expect_call"), [(100, False), (150, True)])
+def test_buffer_drain__two_full_batches_behind_the_claimed_one__asks_for_helpers(waiting, expect_call):
+    """The draining job asks for another job (jobs.flush_kick) only while a real backlog
+    waits: two full batches behind the one it just claimed."""
+    from messaging import flush
+    from tests.delivery import queued_entry
+
+    buffer.push([queued_entry(n) for n in range(waiting)])
+    calls = []
+
+    outcome = flush.buffer_drain(budget=30, on_backlog=lambda: calls.append(buffer.read_state().queue_length))
+
+    assert outcome.stored == waiting and Message.objects.count() == waiting
+    assert bool(calls) is expect_call
+    assert all(left >= 2 * msgbuffer_settings().BATCH_SIZE for left in calls)

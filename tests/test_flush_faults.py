@@ -6,12 +6,9 @@ Each test starts what it breaks (workers, web server, a private PostgreSQL clust
 checks the outcome and the exact rows: every accepted message_id stored once, nothing
 else stored, total_messages equal to the row count, the buffer idle.
 """
-import json
 import math
 import random
 import time
-import uuid
-from datetime import datetime, timezone
 
 import django_rq
 import httpx
@@ -19,7 +16,7 @@ import pytest
 from django.db import connection
 from rq.job import Job
 
-from messaging import buffer, flush
+from messaging import buffer, flush, jobs
 from messaging.conf import msgbuffer_settings
 from messaging.models import Message
 from tests import pgcluster
@@ -28,6 +25,7 @@ from tests.delivery import (
     assert_stored_exactly_once,
     message_body,
     messages_table_locked,
+    queued_entry,
     row_count,
     start_worker,
     stored_ids,
@@ -135,17 +133,6 @@ def test_flush__flush_job_asked_for_but_never_enqueued__a_starting_worker_flushe
     assert_stored_exactly_once([message_id for message_id, _ in entries], stored_ids())
 
 
-def queued_entry(n: int, **changes) -> tuple[str, bytes]:
-    """(message_id, payload) as ingest queues it; `changes` replace fields (to make poison)."""
-    message = {
-        "message_id": str(uuid.uuid4()),
-        **message_body(n),
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        **changes,
-    }
-    return message["message_id"], json.dumps(message).encode()
-
-
 # ---------------------------------------------------------------------------
 # b. PostgreSQL stopped and restarted
 # ---------------------------------------------------------------------------
@@ -211,7 +198,28 @@ def test_flush__three_workers_racing__every_message_stored_once(processes, clean
         # inserted_at is the transaction's start time: one value per committed batch.
         batches = Message.objects.values("inserted_at").distinct().count()
         assert state.total_batches == batches
-    assert len(workers_that_stored()) >= 2, "only one worker stored messages: nothing raced"
+    # A job is recorded as finished just after its last batch is settled.
+    wait_for(lambda: len(workers_that_stored()) >= 2, timeout=10, message="two workers' jobs to have stored messages (a race)")
+
+
+def test_flush__backlog_with_no_new_traffic__two_workers_drain_it_once(processes, clean_redis):
+    """A backlog (after an outage, say) gets every worker, not only the one whose job
+    found it (flush.buffer_drain's on_backlog, tested in-process in test_flush.py)."""
+    total = 10_000
+    for _ in range(2):
+        start_worker(processes, clean_redis)  # both idle: nothing waits yet
+    accepted = []
+    for start in range(0, total, 1000):
+        entries = [queued_entry(n) for n in range(start, start + 1000)]
+        buffer.push(entries)
+        accepted += [message_id for message_id, _ in entries]
+    clean_redis.delete(buffer.FLUSH_QUEUED)
+    assert jobs.flush_kick()  # one job, as one accepted message would ask for
+
+    wait_until_stored(row_count, total, timeout=60, processes=processes)
+    assert_stored_exactly_once(accepted, stored_ids())
+    # A job is recorded as finished just after its last batch is settled.
+    wait_for(lambda: len(workers_that_stored()) == 2, timeout=10, message="both workers' jobs to have stored messages")
 
 
 def workers_that_stored() -> set[str]:
