@@ -67,7 +67,8 @@ def _ws_target(name: str):
 
 
 def run(args) -> dict:
-    opts = Options(quick=args.quick, pairs=args.pairs, slow_pairs=args.slow_pairs, ws_clients=args.ws_clients, soak_seconds=args.soak_seconds)
+    opts = Options(quick=args.quick, pairs=args.pairs, slow_pairs=args.slow_pairs, ws_clients=args.ws_clients, soak_seconds=args.soak_seconds,
+                   drain_workers=args.drain_workers)
     ctx = Context()
     wanted = args.only.split(",") if args.only else [f.key for f in FIGURES if f.default] + list(BASELINES)
     unknown = set(wanted) - set(RUNS) - set(BASELINES)
@@ -216,6 +217,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat-solo", action="store_true", help="repeat msgbuffer-only figures --pairs times")
     parser.add_argument("--ws-clients", type=int, default=1000)
     parser.add_argument("--soak-seconds", type=float, default=600.0)
+    parser.add_argument("--drain-workers", type=int, default=1, help="workers in the drain figure (issue 5 asks for one)")
     parser.add_argument("--json", default="", help="write the raw values here")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)

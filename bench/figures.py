@@ -33,6 +33,7 @@ class Options:
     slow_pairs: int = 1
     ws_clients: int = 1000
     soak_seconds: float = 600.0
+    drain_workers: int = 1
 
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
@@ -190,6 +191,8 @@ def drain(system: System, opts: Options, ctx: Context) -> dict:
     system.reset()
     system.queue_raw(count)
     worker = system.start_worker(wait=False)
+    for _ in range(opts.drain_workers - 1):  # --drain-workers: more join the same backlog
+        system.start_worker(wait=False)
     with _PeakRss(worker=worker) as rss:
         wait_until(lambda: system.persisted_counter() > 0, timeout=60, what="the first batch", interval=0.005)
         first_at, first_count = time.perf_counter(), system.persisted_counter()
