@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import DatabaseError, connection
 from django.db.models import Q
 
 from . import buffer
@@ -50,3 +51,13 @@ def message_status(message_id: uuid.UUID) -> dict | None:
     if row is None:
         row = rows.first()  # its batch may have been settled between the two looks
     return {"status": "persisted", **message_as_dict(row)} if row is not None else None
+
+
+def database_status() -> str:
+    """"ok", or why the database cannot be reached (for /health)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except DatabaseError as exc:
+        return f"unreachable: {exc.__class__.__name__}"

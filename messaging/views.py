@@ -13,7 +13,6 @@ import logging
 
 import redis
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -144,18 +143,9 @@ def message_detail(request: HttpRequest, message_id) -> JsonResponse:
 # ---------------------------------------------------------------------------
 # Operations
 # ---------------------------------------------------------------------------
-def _database_ok() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return "ok"
-    except DatabaseError as exc:
-        return f"unreachable: {exc.__class__.__name__}"
-
-
 @allow("GET")
 def health(request: HttpRequest) -> JsonResponse:
-    database = _database_ok()
+    database = selectors.database_status()
     try:
         snapshot = stats_snapshot()
         redis_status = "ok"

@@ -219,6 +219,17 @@ async def test_health__redis_unreachable__503_unhealthy_naming_redis(api, redis_
     assert "redis" in body["message"]
 
 
+def test_health__database_unreachable__503_unhealthy_naming_the_database(processes, web_port):
+    # A web process of its own, pointed at a port where no PostgreSQL listens.
+    processes.web(web_port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere")
+
+    response = httpx.get(f"http://127.0.0.1:{web_port}/health", timeout=10)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy" and body["database"].startswith("unreachable") and body["redis"] == "ok"
+
+
 async def test_health__head_request__200_no_body(api):
     response = await api.head("/health")
 
