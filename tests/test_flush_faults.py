@@ -69,7 +69,7 @@ def test_flush__worker_sigkilled_mid_batch_repeatedly__every_message_stored_once
         # the kill lands before, during or after its INSERT, or between commit and ack.
         wait_for(lambda: newest_lease_ms(clean_redis) > started_ms + lease_ms, timeout=30, interval=0.002,
                  message="the worker to claim a batch")
-        time.sleep(rng.uniform(0, 0.02))  # fault injection: a random moment in the batch
+        time.sleep(rng.uniform(0, 0.004))  # fault injection: a random moment in the batch (a few ms long)
         processes.kill(worker)
         worker = start_worker(processes, clean_redis)
 
