@@ -440,14 +440,6 @@ async def read_state_async() -> BufferState:
     return _state_from(await _script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
 
 
-def ping() -> None:
-    sync_client().ping()
-
-
-async def ping_async() -> None:
-    await async_client().ping()
-
-
 # ---------------------------------------------------------------------------
 # Events: ack.lua publishes, each web process subscribes once and fans out locally
 # ---------------------------------------------------------------------------

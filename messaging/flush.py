@@ -147,14 +147,14 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         raise DatabaseUnavailable(str(exc)) from exc
     committed = datetime.now(timezone.utc)
     refused_ids = {message.message_id for message, _ in refused}
-    stored = [m for m in messages if m.message_id not in refused_ids]
+    stored = [m for m in messages if m.message_id not in refused_ids] if refused else messages
     poison += [(message.model_dump_json().encode(), reason) for message, reason in refused]
     latencies = [(committed - m.created_at).total_seconds() * 1000 for m in stored]
     stored_ids = [str(m.message_id) for m in stored]
     settled = buffer.ack(
         claim.batch_id,
         stored=len(stored),
-        message_ids=[str(m.message_id) for m in messages],
+        message_ids=[str(m.message_id) for m in messages] if refused else stored_ids,
         latencies_ms=latencies,
         dead_letters=poison,
         batch_size_histogram=metrics.histogram_increments([len(stored)] if stored else [], metrics.BATCH_SIZE_BUCKETS),
