@@ -32,6 +32,32 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error("MSGBUFFER_CLAIM_LEASE must be a positive number of seconds.", "E005")
     if conf.RATE_LIMIT and conf.RATE_LIMIT < conf.MAX_BULK_ITEMS:
         error(f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.", "E006")
+    found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))
+    return found
+
+
+def _check_database_connections():
+    """Under an ASGI server each request runs in a thread of its own: persistent connections
+    (CONN_MAX_AGE > 0) would keep one per thread. PostgreSQL must use the pool instead."""
+    from django.conf import settings
+
+    found = []
+    for alias, db in settings.DATABASES.items():
+        if db.get("ENGINE") != "django.db.backends.postgresql":
+            continue
+        if db.get("CONN_MAX_AGE") != 0:
+            found.append(checks.Error(
+                f"DATABASES[{alias!r}] keeps persistent connections (CONN_MAX_AGE={db.get('CONN_MAX_AGE')!r}): under ASGI that "
+                "is one connection per request thread, until PostgreSQL refuses new ones.",
+                hint="Set CONN_MAX_AGE = 0 and use Django's pool (OPTIONS['pool'], DATABASE_POOL_MAX_SIZE).",
+                id="msgbuffer.E007",
+            ))
+        elif not (db.get("OPTIONS") or {}).get("pool"):
+            found.append(checks.Warning(
+                f"DATABASES[{alias!r}] has no connection pool: every request opens a new PostgreSQL connection.",
+                hint="Set OPTIONS['pool'] (psycopg[pool]); settings.py does it from DATABASE_POOL_* .",
+                id="msgbuffer.W002",
+            ))
     return found

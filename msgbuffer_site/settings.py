@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "messaging.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,11 +105,26 @@ TEMPLATES = [
 # Database: DATABASE_URL, or SQLite in WAL mode for the self-contained demo
 # ---------------------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# No persistent connections: under an ASGI server every request runs in a thread of its
+# own, and CONN_MAX_AGE > 0 would keep one connection per thread that ever served one
+# (issue 12: a single dashboard tab exhausted max_connections in ~100 s). PostgreSQL gets
+# Django's psycopg pool instead, so a process never holds more than DATABASE_POOL_MAX_SIZE
+# connections whatever the traffic; the worker's one thread keeps one warm connection in it.
+# A system check (messaging/apps.py) refuses CONN_MAX_AGE > 0 on PostgreSQL.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=600, conn_health_checks=True
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=0, conn_health_checks=True
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "1")),
+        "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "8")),
+        # seconds a request waits for a free connection before its read answers 503
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "2")),
+        # seconds an idle connection beyond min_size stays open
+        "max_idle": float(os.environ.get("DATABASE_POOL_MAX_IDLE", "60")),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

@@ -221,7 +221,8 @@ async def test_health__redis_unreachable__503_unhealthy_naming_redis(api, redis_
 
 def test_health__database_unreachable__503_unhealthy_naming_the_database(processes, web_port):
     # A web process of its own, pointed at a port where no PostgreSQL listens.
-    processes.web(web_port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere")
+    # A short pool timeout: the pool waits that long for a connection before giving up.
+    processes.web(web_port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere", DATABASE_POOL_TIMEOUT="0.3")
 
     response = httpx.get(f"http://127.0.0.1:{web_port}/health", timeout=10)
 
