@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -65,7 +65,10 @@ async def api_key_check(authorization: str | None) -> KeyCheck:
     if cached is not None and cached[0] > now:
         return KeyCheck(cached[1])
     try:
-        key_id = await sync_to_async(_lookup)(digest)
+        # database_sync_to_async closes unusable or expired connections around the call, as
+        # Django does around a request: after a database restart this thread's connection
+        # would otherwise stay broken, and keys would stop following the database (issue 12).
+        key_id = await database_sync_to_async(_lookup)(digest)
     except DatabaseError:
         return KeyCheck(cached[1] if cached is not None else None)  # keep what we knew while the database is away
     _cache[digest] = (now + CACHE_SECONDS, key_id)

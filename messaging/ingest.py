@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import orjson
 import redis
-from django.conf import settings
+from django.http import HttpResponse
 from pydantic import ValidationError
 
-from . import api_keys, buffer, errors, services
+from . import api_keys, buffer, edge, errors, services
 from .conf import msgbuffer_settings
 from .schemas import BulkIn, MessageIn
 
@@ -38,6 +38,12 @@ class Reply:
     status: int
     body: bytes
     headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def http_response(self) -> HttpResponse:
+        response = HttpResponse(self.body, status=self.status, content_type="application/json")
+        for name, value in self.headers:
+            response[name] = value
+        return response
 
 
 def _json_reply(status: int, data: dict, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -149,21 +155,24 @@ async def _handle_ingest(
 
 
 class IngestASGIApp:
-    """ASGI edge for the ingest routes: reads the body under its limit, renders a Reply."""
+    """ASGI edge for the ingest routes: Django's rules first (edge.py), then the body
+    under its limit, then the Reply with the headers Django's middleware would add."""
 
     async def __call__(self, scope, receive, send) -> None:
-        try:
-            reply = await self._reply(scope, receive)
-        except Exception:
-            # Never the server's bare text 500: the same JSON answer Django's handler500 gives.
-            log.exception("ingest failed")
-            reply = _json_reply(500, errors.error("server_error", "something went wrong on our side; it has been logged"))
-        if reply is None:  # the client went away
-            return
-        request_headers = {name: value for name, value in scope["headers"]}
-        headers = self._headers(reply, request_headers) + _security_headers(scope.get("scheme") == "https")
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
+        request = edge.edge_request(scope)
+        response = edge.edge_refusal(request)
+        if response is None:
+            try:
+                reply = await self._reply(scope, receive)
+            except Exception:
+                # Never the server's bare text 500: the same JSON answer Django's handler500 gives.
+                log.exception("ingest failed")
+                reply = _json_reply(500, errors.error("server_error", "something went wrong on our side; it has been logged"))
+            if reply is None:  # the client went away
+                return
+            response = edge.edge_response(request, reply.http_response())
+        await send({"type": "http.response.start", "status": response.status_code, "headers": edge.asgi_headers(response)})
+        await send({"type": "http.response.body", "body": response.content})
 
     async def _reply(self, scope, receive) -> Reply | None:
         path = scope["path"]
@@ -192,39 +201,3 @@ class IngestASGIApp:
             idempotency_key=idempotency_key.decode("latin-1") if idempotency_key is not None else None,
             authorization=authorization.decode("latin-1") if authorization is not None else None,
         )
-
-    @staticmethod
-    def _headers(reply: Reply, request_headers: dict) -> list[tuple[bytes, bytes]]:
-        out = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(reply.body)).encode()),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-        out += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
-        origin = request_headers.get(b"origin")
-        # Django's CORS middleware never sees this path; answer with the same rule it applies.
-        if origin is not None and origin.decode("latin-1") in settings.CORS_ALLOWED_ORIGINS:
-            out += [(b"access-control-allow-origin", origin), (b"vary", b"origin")]
-            expose = getattr(settings, "CORS_EXPOSE_HEADERS", ())
-            if expose:
-                out.append((b"access-control-expose-headers", ", ".join(expose).encode()))
-        return out
-
-
-def _security_headers(https: bool) -> list[tuple[bytes, bytes]]:
-    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware would add, which
-    this path skips along with the rest of Django's request cycle."""
-    out = [(b"x-frame-options", getattr(settings, "X_FRAME_OPTIONS", "DENY").encode())]
-    if getattr(settings, "SECURE_REFERRER_POLICY", None):
-        out.append((b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()))
-    if getattr(settings, "SECURE_CROSS_ORIGIN_OPENER_POLICY", None):
-        out.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
-    hsts_seconds = getattr(settings, "SECURE_HSTS_SECONDS", 0)
-    if https and hsts_seconds:
-        value = f"max-age={hsts_seconds}"
-        if getattr(settings, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False):
-            value += "; includeSubDomains"
-        if getattr(settings, "SECURE_HSTS_PRELOAD", False):
-            value += "; preload"
-        out.append((b"strict-transport-security", value.encode()))
-    return out

@@ -64,10 +64,7 @@ def allow(*methods: str):
 
 
 def _reply(reply: ingest.Reply) -> HttpResponse:
-    response = HttpResponse(reply.body, status=reply.status, content_type="application/json")
-    for name, value in reply.headers:
-        response[name] = value
-    return response
+    return reply.http_response()
 
 
 def _declared_length(request: HttpRequest) -> int:

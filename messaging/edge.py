@@ -1,0 +1,84 @@
+"""Django's own rules for the routes served ahead of Django (SPEC §9 "One edge").
+
+The ingest POSTs skip Django's request cycle for speed (asgi.py, bench/ingest_routes.py),
+but must answer as a Django route would on everything that is not the payload. Nothing
+here re-states those rules: an `HttpRequest` is built from the ASGI scope and handed to
+the very middleware objects that settings.MIDDLEWARE runs, called directly (no thread
+hop: they are pure functions of the request and settings) in the order Django runs them:
+
+1. SecurityMiddleware.process_request: the SECURE_SSL_REDIRECT redirect (which validates
+   the Host first, as Django does).
+2. request.get_host(): ALLOWED_HOSTS, where CommonMiddleware checks it, so a foreign
+   Host is a 400 before any API key is looked at.
+3. The response passes XFrameOptionsMiddleware, django-cors-headers' CorsMiddleware and
+   SecurityMiddleware's process_response, innermost first.
+
+tests/test_edge_conformance.py sends the same hostile requests through this edge and
+through Django's own handler and compares status and headers.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from functools import cache
+
+from corsheaders.middleware import CorsMiddleware
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import get_resolver
+
+log = logging.getLogger("django.security.DisallowedHost")
+
+
+def _never_called(request):  # the edge calls the middleware's hooks, not the chain
+    raise AssertionError("the edge calls middleware hooks directly")
+
+
+@cache
+def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMiddleware]:
+    # SecurityMiddleware reads its settings once, in __init__: rebuilt when settings change.
+    return SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called)
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs):
+    _middleware.cache_clear()
+
+
+def edge_request(scope: dict) -> HttpRequest:
+    """The request as Django would see it (headers, scheme, host); the body is read by the
+    caller under its own limit, so none is attached."""
+    return ASGIRequest(scope, io.BytesIO())
+
+
+def edge_refusal(request: HttpRequest) -> HttpResponseBase | None:
+    """What Django answers before any view runs, or None to go on."""
+    security, cors, _ = _middleware()
+    try:
+        redirect = security.process_request(request)
+        if redirect is not None:
+            return security.process_response(request, redirect)
+        request.get_host()
+    except DisallowedHost as exc:
+        log.error("%s", exc)  # the line and logger Django's response_for_exception uses
+        response = get_resolver().resolve_error_handler(400)(request, exc)  # urls.handler400
+        return security.process_response(request, cors.add_response_headers(request, response))
+    return None
+
+
+def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The view's response with every header Django's middleware would add."""
+    security, cors, xframe = _middleware()
+    response = xframe.process_response(request, response)
+    response = cors.add_response_headers(request, response)
+    return security.process_response(request, response)
+
+
+def asgi_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+    """Response headers as ASGI wants them (what Django's ASGIHandler sends)."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
