@@ -61,14 +61,23 @@ def edge_refusal(request: HttpRequest) -> HttpResponseBase | None:
     security, cors, _ = _middleware()
     try:
         redirect = security.process_request(request)
-        if redirect is not None:
-            return security.process_response(request, redirect)
+    except DisallowedHost as exc:
+        # Raised inside SecurityMiddleware, the outermost layer: Django answers the 400
+        # with no middleware's headers at all.
+        return _bad_request(request, exc)
+    if redirect is not None:
+        return security.process_response(request, redirect)
+    try:
         request.get_host()
     except DisallowedHost as exc:
-        log.error("%s", exc)  # the line and logger Django's response_for_exception uses
-        response = get_resolver().resolve_error_handler(400)(request, exc)  # urls.handler400
-        return security.process_response(request, cors.add_response_headers(request, response))
+        # Raised where CommonMiddleware looks: the layers outside it add their headers.
+        return security.process_response(request, cors.add_response_headers(request, _bad_request(request, exc)))
     return None
+
+
+def _bad_request(request: HttpRequest, exc: DisallowedHost) -> HttpResponseBase:
+    log.error("%s", exc)  # the line and logger Django's response_for_exception uses
+    return get_resolver().resolve_error_handler(400)(request, exc)  # urls.handler400
 
 
 def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -1,0 +1,113 @@
+"""One edge (SPEC §9): the ingest fast path answers as a Django route would on everything
+that is not the payload.
+
+The same hostile requests go to POST /messages twice: through asgi.py's application
+(served ahead of Django by messaging/edge.py + ingest.py) and through a Django ASGI
+handler loaded with the same settings, which routes the same path to views.messages_collection. Status, headers and
+body must agree.
+"""
+from __future__ import annotations
+
+import httpx
+import pytest
+from django.test import override_settings
+
+from django.core.handlers.asgi import ASGIHandler
+
+import msgbuffer_site.asgi
+
+ALLOWED = "msgbuffer.example"
+ALLOWED_ORIGIN = "https://app.msgbuffer.example"
+# Refused payload (422): both routes answer the same body and queue nothing.
+INVALID = b'{"user_id": 1, "channel_id": 2}'
+VALID = b'{"user_id": 1, "channel_id": 2, "content": "hello"}'
+
+PRODUCTION_LIKE = dict(
+    DEBUG=False,
+    ALLOWED_HOSTS=[ALLOWED],
+    CORS_ALLOWED_ORIGINS=[ALLOWED_ORIGIN],
+    SECURE_SSL_REDIRECT=False,
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+    SECURE_HSTS_SECONDS=31536000,
+    SECURE_HSTS_INCLUDE_SUBDOMAINS=True,
+    SECURE_HSTS_PRELOAD=True,
+)
+
+CASES = {
+    "foreign host": ({"host": "evil.example"}, INVALID, {}),
+    "foreign host with ssl redirect": ({"host": "evil.example"}, INVALID, {"SECURE_SSL_REDIRECT": True}),
+    "allowed host": ({"host": ALLOWED}, INVALID, {}),
+    "allowed host, valid payload": ({"host": ALLOWED}, VALID, {}),
+    "foreign origin": ({"host": ALLOWED, "origin": "https://evil.example"}, INVALID, {}),
+    "allowed origin": ({"host": ALLOWED, "origin": ALLOWED_ORIGIN}, INVALID, {}),
+    "allowed origin, valid payload": ({"host": ALLOWED, "origin": ALLOWED_ORIGIN}, VALID, {}),
+    "http with ssl redirect on": ({"host": ALLOWED}, INVALID, {"SECURE_SSL_REDIRECT": True}),
+    "https behind a proxy": ({"host": ALLOWED, "x-forwarded-proto": "https"}, INVALID, {"SECURE_SSL_REDIRECT": True}),
+    "https, allowed origin": ({"host": ALLOWED, "x-forwarded-proto": "https", "origin": ALLOWED_ORIGIN}, INVALID, {}),
+    "host with a port": ({"host": f"{ALLOWED}:8443"}, INVALID, {}),
+    "keys required, foreign host": ({"host": "evil.example"}, VALID, {"MSGBUFFER": {"API_KEYS_REQUIRED": True}}),
+    "keys required, no key": ({"host": ALLOWED}, VALID, {"MSGBUFFER": {"API_KEYS_REQUIRED": True}}),
+}
+
+# Differ by nature, not by rule: a 202 carries a fresh message_id (so its length differs).
+VARYING = {"content-length"}
+
+
+async def _post(app, headers: dict, body: bytes) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.post("/messages", content=body, headers={"content-type": "application/json", **headers})
+
+
+def _comparable(response: httpx.Response) -> dict:
+    return {name: value for name, value in response.headers.items() if name not in VARYING}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", list(CASES))
+async def test_edge__hostile_request__answers_as_django_does(case):
+    headers, body, extra = CASES[case]
+    with override_settings(**(PRODUCTION_LIKE | extra)):
+        edge = await _post(msgbuffer_site.asgi.application, headers, body)
+        # A fresh handler: Django's middleware reads settings when it is loaded.
+        django = await _post(ASGIHandler(), headers, body)
+
+    assert edge.status_code == django.status_code, (edge.text, django.text)
+    assert _comparable(edge) == _comparable(django)
+    if body is INVALID or edge.status_code != 202:
+        assert edge.content == django.content
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_edge__foreign_host__400_json_before_the_key_is_checked(clean_redis):
+    with override_settings(**PRODUCTION_LIKE, MSGBUFFER={"API_KEYS_REQUIRED": True}):
+        response = await _post(msgbuffer_site.asgi.application, {"host": "evil.example"}, VALID)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+    assert clean_redis.llen("pending_messages") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_edge__http_with_ssl_redirect__301_to_https_nothing_queued(clean_redis):
+    with override_settings(**PRODUCTION_LIKE | {"SECURE_SSL_REDIRECT": True}):
+        response = await _post(msgbuffer_site.asgi.application, {"host": ALLOWED}, VALID)
+
+    assert response.status_code == 301
+    assert response.headers["location"] == f"https://{ALLOWED}/messages"
+    assert clean_redis.llen("pending_messages") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_edge__preflight__same_answer_on_both_routes():
+    headers = {"host": ALLOWED, "origin": ALLOWED_ORIGIN, "access-control-request-method": "POST"}
+    with override_settings(**PRODUCTION_LIKE):
+        answers = []
+        for app in (msgbuffer_site.asgi.application, ASGIHandler()):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+                answers.append(await client.options("/messages", headers=headers))
+
+    edge, django = answers
+    assert edge.status_code == django.status_code == 200
+    assert _comparable(edge) == _comparable(django)
+    assert edge.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
