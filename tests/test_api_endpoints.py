@@ -231,6 +231,21 @@ def test_health__database_unreachable__503_unhealthy_naming_the_database(process
     assert body["status"] == "unhealthy" and body["database"].startswith("unreachable") and body["redis"] == "ok"
 
 
+@pytest.mark.parametrize("debug", ["1", "0"])
+@pytest.mark.parametrize("path", ["/messages?limit=5", "/messages/8c4f3a52-6f1e-4d7a-9a43-1f0e2b3c4d5e"])
+def test_reads__database_unreachable__json_503_database_unavailable(processes, web_port, path, debug):
+    # DEBUG on would answer Django's HTML technical 500 page without the middleware.
+    processes.web(web_port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere", DATABASE_POOL_TIMEOUT="0.3",
+                  DJANGO_DEBUG=debug, DJANGO_SECRET_KEY="x" * 50, MSGBUFFER_API_KEYS_REQUIRED="0", DJANGO_SECURE_SSL_REDIRECT="0")
+
+    response = httpx.get(f"http://127.0.0.1:{web_port}{path}", timeout=10)
+
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "database_unavailable"
+    assert response.headers["retry-after"]
+
+
 async def test_health__head_request__200_no_body(api):
     response = await api.head("/health")
 
