@@ -5,6 +5,7 @@ from django.conf import settings
 from messaging import buffer, jobs
 from messaging.conf import msgbuffer_settings
 from msgbuffer_site.embedded_redis import free_port
+from tests import pgcluster
 from tests.support import Processes
 
 
@@ -44,6 +45,22 @@ def processes(tmp_path):
     running = Processes(tmp_path)
     yield running
     running.stop_all()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of our own, migrated: this test stops it, so it cannot be the
+    machine's server (and it runs the same on the SQLite pass)."""
+    reason = pgcluster.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = pgcluster.PgCluster()
+    try:
+        cluster.start()
+        cluster.create_and_migrate()
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from rq.job import Job
 from messaging import buffer, flush, jobs
 from messaging.conf import msgbuffer_settings
 from messaging.models import Message
-from tests import pgcluster
 from tests.delivery import (
     IngestClient,
     assert_stored_exactly_once,
@@ -136,22 +135,6 @@ def test_flush__flush_job_asked_for_but_never_enqueued__a_starting_worker_flushe
 # ---------------------------------------------------------------------------
 # b. PostgreSQL stopped and restarted
 # ---------------------------------------------------------------------------
-@pytest.fixture
-def private_postgres():
-    """A PostgreSQL cluster of our own, migrated: this test stops it, so it cannot be the
-    machine's server (and it runs the same on the SQLite pass)."""
-    reason = pgcluster.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    cluster = pgcluster.PgCluster()
-    try:
-        cluster.start()
-        cluster.create_and_migrate()
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
 def test_flush__postgres_stopped_then_restarted__every_message_stored_once(private_postgres, processes, clean_redis, ingest):
     total, rate = 4000, 250  # 16 s of load, the outage in the middle of it
     start_worker(processes, clean_redis, DATABASE_URL=private_postgres.url)
