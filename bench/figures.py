@@ -205,6 +205,28 @@ def drain(system: System, opts: Options, ctx: Context) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# Polled reads: GET /messages?limit=20 and /health (issue 12)
+# ---------------------------------------------------------------------------
+GET_ROUTE_LUA = env.ROOT / "bench" / "get_route.lua"
+READ_ROWS = 5_000
+
+
+def reads(system: System, opts: Options, ctx: Context) -> dict:
+    _fresh(system)
+    system.queue_raw(READ_ROWS)  # a table with rows in it, stored by the system's own worker
+    system.start_worker(wait=False)
+    wait_until(lambda: system.persisted_counter() >= READ_ROWS, timeout=120, what=f"{READ_ROWS} rows")
+    system.start_web()
+    out = {}
+    for name, path in (("messages", "/messages?limit=20"), ("health", "/health")):
+        result = loadgen.wrk_post(system.url + path, seconds=opts.seconds(8, 4), connections=32, script=GET_ROUTE_LUA)
+        bad = result["non2xx"] + result["err_read"] + result["err_timeout"]
+        out |= {f"{name}_rps": result["rps"], f"{name}_p99_ms": result["p99_ms"], f"{name}_errors": bad}
+    system.stop_all()
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Latency accepted -> committed
 # ---------------------------------------------------------------------------
 def _quiet(system: System, expected: int, timeout: float) -> int:
@@ -360,6 +382,10 @@ FIGURES = (
     Figure("drain", "worker drain of 100k queued", "100k payloads LPUSHed (pipelined) into pending_messages, then one worker started; rate from first to last committed",
            (Metric("rows_s", "rows/s", True, ">= 20k", _at_least(20_000)), Metric("raw_rows_s", "rows/s", True),
             Metric("vs_raw", "x", True, ">= 0.6", _at_least(0.6)), Metric("worker_rss_mib", "MiB", False, "<= 100", _at_most(100)))),
+    Figure("reads", "polled reads, wrk -t2 -c32", "5k rows stored, then wrk -t2 -c32 -d8s GET /messages?limit=20, then GET /health, web + worker running",
+           (Metric("messages_rps", "req/s", True, ">= 5x peer", _ratio_at_least(5)), Metric("messages_p99_ms", "ms", False, "<= 100 ms", _at_most(100)),
+            Metric("messages_errors", "", False), Metric("health_rps", "req/s", True, ">= 1x peer", _ratio_at_least(1)),
+            Metric("health_p99_ms", "ms", False, "<= 100 ms", _at_most(100)), Metric("health_errors", "", False)), default=False),
     Figure("e2e", "accepted -> committed at 1,000 msg/s", "paced 1,000 req/s for 15 s, rows' inserted_at - created_at after a 2 s warm-up",
            (Metric("p99_ms", "ms", False, "<= 150 ms", _at_most(150)), Metric("p50_ms", "ms", False), Metric("stats_p99_ms", "ms", False),
             Metric("avg_batch", "msgs", True, ">= 45", _at_least(45)), Metric("http_p99_ms", "ms", False), Metric("web_rss_mib", "MiB", False))),
@@ -373,5 +399,5 @@ FIGURES = (
             Metric("worker_end_mib", "MiB", False)), slow=True, default=False),
 )
 
-RUNS = {"ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
+RUNS = {"reads": reads, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
         "sigkill": sigkill, "soak": soak}

@@ -32,6 +32,8 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error("MSGBUFFER_CLAIM_LEASE must be a positive number of seconds.", "E005")
     if conf.RATE_LIMIT and conf.RATE_LIMIT < conf.MAX_BULK_ITEMS:
         error(f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.", "E006")
+    if not 0 <= conf.READ_CACHE_SECONDS <= 5:
+        error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
     found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))

@@ -13,6 +13,7 @@ import logging
 
 import redis
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -112,7 +113,9 @@ async def messages_collection(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return JsonResponse(errors.validation_error(exc), status=422)
     try:
-        rows = await sync_to_async(selectors.message_list)(
+        # database_sync_to_async recycles the thread's connection as a request would: this
+        # view is also served ahead of Django (polled_reads.py), where no request signal does.
+        rows = await database_sync_to_async(selectors.message_list)(
             limit=query.limit, channel_id=query.channel_id, user_id=query.user_id, before=query.before
         )
     except selectors.UnknownCursor:

@@ -240,6 +240,7 @@ MSGBUFFER = {
     "ALLOW_RESET": env_bool("MSGBUFFER_ALLOW_RESET", DEBUG),
     "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
     "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
+    "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
 }
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""The read routes every open dashboard polls (GET /health, GET /messages, GET
+/queue/status), served ahead of Django's request cycle like ingest.
+
+Why: through Django's ASGI handler each request makes about seven thread hops through
+MiddlewareMixin middleware and the request signals, and answered ~250 req/s on /health
+(issue 12, `make bench ARGS="--peer --only reads"`). Here a request costs at most one
+hop, for the view's own database or Redis work, and none when the answer is in the
+per-process cache: each route's answer is kept for MSGBUFFER_READ_CACHE_SECONDS (0.5), so a thousand tabs
+polling every 2 s cost the database and Redis what one tab costs. Reads may be that
+much older than the newest commit; the flush itself runs every 2 s.
+
+Nothing else differs from Django: the request passes edge.py's Django rules (hosts, SSL
+redirect, security headers, CORS), the answers come from the same views in views.py,
+and a database outage is middleware.database_unavailable()'s 503.
+tests/test_edge_conformance.py holds these routes to Django's answers too.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+
+from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+
+from . import edge, errors, middleware, views
+from .conf import msgbuffer_settings
+
+log = logging.getLogger(__name__)
+
+CACHE_ENTRIES = 256  # distinct query strings kept; a client varying them gets no more
+
+# path -> the view, and whether it is sync (run in a thread that recycles its connection)
+ROUTES = {
+    "/health": (views.health, True),
+    "/messages": (views.messages_collection, False),
+    "/queue/status": (views.queue_status, True),
+}
+POLLED_PATHS = frozenset(ROUTES)
+
+_cache: "OrderedDict[tuple[str, bytes], tuple[float, HttpResponse]]" = OrderedDict()
+
+
+def _copy(response: HttpResponse) -> HttpResponse:
+    """A fresh response with the view's own status, body and headers (the edge adds its
+    headers to each copy, per request)."""
+    fresh = HttpResponse(response.content, status=response.status_code)
+    for name, value in response.items():
+        fresh[name] = value
+    return fresh
+
+
+async def _view_response(request, path: str) -> HttpResponse:
+    view, sync = ROUTES[path]
+    try:
+        return await (database_sync_to_async(view)(request) if sync else view(request))
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("database unavailable on GET %s: %s", path, exc)
+        return middleware.database_unavailable()
+    except Exception:
+        log.exception("GET %s failed", path)
+        return JsonResponse(errors.error("server_error", "something went wrong on our side; it has been logged"), status=500)
+
+
+async def polled_response(request, path: str, query_string: bytes) -> HttpResponse:
+    key = (path, query_string)
+    now = time.monotonic()
+    cached = _cache.get(key)
+    if cached is None or cached[0] <= now:
+        cached = (now + msgbuffer_settings().READ_CACHE_SECONDS, await _view_response(request, path))
+        _cache[key] = cached
+        _cache.move_to_end(key)
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return _copy(cached[1])
+
+
+def forget_cached_reads() -> None:
+    _cache.clear()
+
+
+class PolledReadsASGIApp:
+    async def __call__(self, scope, receive, send) -> None:
+        request = edge.edge_request(scope)
+        response = edge.edge_refusal(request)
+        if response is None:
+            response = edge.edge_response(request, await polled_response(request, scope["path"], scope.get("query_string", b"")))
+        await send({"type": "http.response.start", "status": response.status_code, "headers": edge.asgi_headers(response)})
+        await send({"type": "http.response.body", "body": response.content})
