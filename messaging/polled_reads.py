@@ -16,6 +16,7 @@ tests/test_edge_conformance.py holds these routes to Django's answers too.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -40,6 +41,7 @@ ROUTES = {
 POLLED_PATHS = frozenset(ROUTES)
 
 _cache: "OrderedDict[tuple[str, bytes], tuple[float, HttpResponse]]" = OrderedDict()
+_refreshing: "dict[tuple[str, bytes], asyncio.Future]" = {}
 
 
 def _copy(response: HttpResponse) -> HttpResponse:
@@ -65,19 +67,33 @@ async def _view_response(request, path: str) -> HttpResponse:
 
 async def polled_response(request, path: str, query_string: bytes) -> HttpResponse:
     key = (path, query_string)
-    now = time.monotonic()
     cached = _cache.get(key)
-    if cached is None or cached[0] <= now:
-        cached = (now + msgbuffer_settings().READ_CACHE_SECONDS, await _view_response(request, path))
-        _cache[key] = cached
+    if cached is not None and cached[0] > time.monotonic():
+        return _copy(cached[1])
+    # One refresh per key at a time: the requests that arrive while it runs wait for it
+    # instead of each asking the database (measured: p99 150-190 ms at wrk -c32 without).
+    # shield: a client that hangs up does not cancel the answer the others wait for.
+    refresh = _refreshing.get(key)
+    if refresh is None:
+        refresh = _refreshing[key] = asyncio.ensure_future(_refresh(request, path, key))
+    return _copy(await asyncio.shield(refresh))
+
+
+async def _refresh(request, path: str, key: tuple[str, bytes]) -> HttpResponse:
+    try:
+        response = await _view_response(request, path)
+        _cache[key] = (time.monotonic() + msgbuffer_settings().READ_CACHE_SECONDS, response)
         _cache.move_to_end(key)
         while len(_cache) > CACHE_ENTRIES:
             _cache.popitem(last=False)
-    return _copy(cached[1])
+        return response
+    finally:
+        _refreshing.pop(key, None)
 
 
 def forget_cached_reads() -> None:
     _cache.clear()
+    _refreshing.clear()
 
 
 class PolledReadsASGIApp:
