@@ -94,3 +94,53 @@ def test_api_keys__database_restarted__new_key_accepted_and_revoked_key_refused(
     # Within the cache lifetime (10 s) and some margin.
     wait_for(lambda: post(new) == 202, timeout=15, interval=0.5, message="the key issued after the restart accepted")
     wait_for(lambda: post(old) == 401, timeout=15, interval=0.5, message="the key revoked after the restart refused")
+
+
+def test_web__200_dashboard_tabs_for_20s__no_5xx_poll_p99_under_1s_two_ticks_a_second(private_postgres, processes, web_port):
+    """Each tab as the page behaves: a /ws/stats socket, and /health + GET /messages every 2 s."""
+    import asyncio
+
+    import websockets
+
+    processes.web(web_port, DATABASE_URL=private_postgres.url, DATABASE_POOL_MAX_SIZE=str(POOL_MAX), PGAPPNAME=APP_NAME,
+                  MSGBUFFER_DASHBOARD_AUTH="0", MSGBUFFER_READ_CACHE_SECONDS="0.5")
+    base, tabs, seconds = f"http://127.0.0.1:{web_port}", 200, 20
+    latencies, failures = [], []
+
+    async def run() -> list[int]:
+        limits = httpx.Limits(max_connections=tabs)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+            counts = []
+
+            async def one(n):
+                counted = {"n": 0}
+                stop = time.monotonic() + seconds
+                async with websockets.connect(f"ws://127.0.0.1:{web_port}/ws/stats", origin=base, open_timeout=30) as socket:
+                    async def read_ticks():
+                        async for frame in socket:
+                            counted["n"] += '"stats_update"' in frame
+
+                    reader = asyncio.ensure_future(read_ticks())
+                    await asyncio.sleep(n * 2 / tabs)
+                    while time.monotonic() < stop:
+                        for path in ("/health", "/messages?limit=20"):
+                            started = time.monotonic()
+                            status = (await client.get(path)).status_code
+                            latencies.append(time.monotonic() - started)
+                            if status >= 500:
+                                failures.append((path, status))
+                        await asyncio.sleep(2)
+                    reader.cancel()
+                counts.append(counted["n"])
+
+            await asyncio.gather(*(one(n) for n in range(tabs)))
+            return counts
+
+    counts = asyncio.run(run())
+
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)]
+    assert not failures and len(latencies) >= tabs * 2 * 5
+    assert p99 < 1.0, f"poll p99 {p99 * 1000:.0f} ms"
+    assert min(counts) >= 1.5 * seconds * 0.8, f"fewest ticks in {seconds} s: {min(counts)}"
+    assert web_connections(private_postgres.url) <= POOL_MAX
