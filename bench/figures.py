@@ -342,19 +342,33 @@ def sigkill(system: System, opts: Options, ctx: Context) -> dict:
     return {"lost_per_kill": (accepted - rows) / kills, "accepted": accepted, "rows": rows}
 
 
+def _db_connections(system: System) -> int:
+    with psycopg.connect(env.dsn(system.database), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                            [system.database]).fetchone()[0]
+
+
 def soak(system: System, opts: Options, ctx: Context) -> dict:
-    """RSS of web and worker at the start and end of a long 1,000 msg/s run."""
+    """RSS of web and worker and the database's connections at the start and end of a long
+    1,000 msg/s run with 100 dashboard tabs and 32 API readers open (bench/tabs.py)."""
+    from .tabs import TabsAndReaders
+
     seconds = opts.soak_seconds
     _fresh(system)
     web = system.start_web()
     worker = system.start_worker()
-    gen = loadgen.paced_post(system.url + "/messages", rate=1000, seconds=seconds, body=ONE_MESSAGE, connections=16)
-    time.sleep(min(30, seconds / 4))
-    start = (web.rss_mib(), worker.rss_mib())
-    loadgen.paced_result(gen, timeout=seconds + 120)
-    end = (web.rss_mib(), worker.rss_mib())
+    with TabsAndReaders(system.url, tabs=100, readers=32) as readers:
+        gen = loadgen.paced_post(system.url + "/messages", rate=1000, seconds=seconds, body=ONE_MESSAGE, connections=16)
+        time.sleep(min(30, seconds / 4))
+        start = (web.rss_mib(), worker.rss_mib(), _db_connections(system))
+        result = loadgen.paced_result(gen, timeout=seconds + 120)
+        end = (web.rss_mib(), worker.rss_mib(), _db_connections(system))
+    reads = readers.summary()
     system.stop_all()
-    return {"web_start_mib": start[0], "web_end_mib": end[0], "worker_start_mib": start[1], "worker_end_mib": end[1]}
+    return {"web_start_mib": start[0], "web_end_mib": end[0], "worker_start_mib": start[1], "worker_end_mib": end[1],
+            "db_conns_start": start[2], "db_conns_end": end[2], "ingest_not_2xx": result["sent"] - _accepted(system, result),
+            "reads": reads["answers"], "read_5xx": reads["server_errors"], "read_transport_errors": reads["transport_errors"],
+            "poll_p99_ms": reads["poll_p99_ms"], "ws_ticks": reads["ticks"]}
 
 
 # ---------------------------------------------------------------------------
@@ -394,9 +408,12 @@ FIGURES = (
     Figure("ws", "/ws/stats with 1,000 clients", "bench.ws_stats.run(1000, 20 s, url): ticks per client per s, p99 tick lag, the web process's own Redis commands/s (MONITOR), web RSS", (), slow=True),
     Figure("sigkill", "messages lost per worker SIGKILL", "paced 1,000 req/s for 12 s, worker SIGKILLed 3x and restarted; (2xx - rows) / kills",
            (Metric("lost_per_kill", "msgs", False, "0", _at_most(0)), Metric("accepted", "", True), Metric("rows", "", True)), slow=True),
-    Figure("soak", "RSS over a soak at 1,000 msg/s", "paced 1,000 req/s for --soak-seconds; RSS at 30 s and at the end",
+    Figure("soak", "soak at 1,000 msg/s, 100 tabs, 32 readers", "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers; RSS and DB connections at 30 s and at the end",
            (Metric("web_start_mib", "MiB", False), Metric("web_end_mib", "MiB", False), Metric("worker_start_mib", "MiB", False),
-            Metric("worker_end_mib", "MiB", False)), slow=True, default=False),
+            Metric("worker_end_mib", "MiB", False), Metric("db_conns_start", "", False), Metric("db_conns_end", "", False),
+            Metric("ingest_not_2xx", "", False), Metric("reads", "", True), Metric("read_5xx", "", False, "0", _at_most(0)),
+            Metric("read_transport_errors", "", False), Metric("poll_p99_ms", "ms", False), Metric("ws_ticks", "", True)),
+           slow=True, default=False),
 )
 
 RUNS = {"reads": reads, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,

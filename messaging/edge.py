@@ -10,7 +10,7 @@ hop: they are pure functions of the request and settings) in the order Django ru
    the Host first, as Django does).
 2. request.get_host(): ALLOWED_HOSTS, where CommonMiddleware checks it, so a foreign
    Host is a 400 before any API key is looked at.
-3. The response passes XFrameOptionsMiddleware, django-cors-headers' CorsMiddleware and
+3. The response gets CommonMiddleware's Content-Length, then passes XFrameOptionsMiddleware, django-cors-headers' CorsMiddleware and
    SecurityMiddleware's process_response, innermost first.
 
 tests/test_edge_conformance.py sends the same hostile requests through this edge and
@@ -83,6 +83,9 @@ def _bad_request(request: HttpRequest, exc: DisallowedHost) -> HttpResponseBase:
 def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """The view's response with every header Django's middleware would add."""
     security, cors, xframe = _middleware()
+    if not response.has_header("Content-Length"):
+        # What CommonMiddleware adds (without it the server would answer chunked).
+        response.headers["Content-Length"] = str(len(response.content))
     response = xframe.process_response(request, response)
     response = cors.add_response_headers(request, response)
     return security.process_response(request, response)
