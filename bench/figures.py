@@ -348,6 +348,24 @@ def _db_connections(system: System) -> int:
                             [system.database]).fetchone()[0]
 
 
+def tabs(system: System, opts: Options, ctx: Context) -> dict:
+    """1,000 dashboard tabs on one web process, as the page behaves (bench/tabs.py)."""
+    from .tabs import TabsAndReaders
+
+    seconds = opts.seconds(30, 15)
+    _fresh(system)
+    web = system.start_web()
+    system.start_worker()
+    with TabsAndReaders(system.url, tabs=opts.ws_clients, readers=0) as load:
+        time.sleep(seconds)
+        connections, rss = _db_connections(system), web.rss_mib()
+    summary = load.summary()
+    system.stop_all()
+    return {"polls": summary["answers"], "poll_5xx": summary["server_errors"], "transport_errors": summary["transport_errors"],
+            "poll_p99_ms": summary["poll_p99_ms"], "ticks_per_tab_s": summary["ticks"] / opts.ws_clients / seconds,
+            "db_conns": connections, "web_rss_mib": rss}
+
+
 def soak(system: System, opts: Options, ctx: Context) -> dict:
     """RSS of web and worker and the database's connections at the start and end of a long
     1,000 msg/s run with 100 dashboard tabs and 32 API readers open (bench/tabs.py)."""
@@ -408,6 +426,10 @@ FIGURES = (
     Figure("ws", "/ws/stats with 1,000 clients", "bench.ws_stats.run(1000, 20 s, url): ticks per client per s, p99 tick lag, the web process's own Redis commands/s (MONITOR), web RSS", (), slow=True),
     Figure("sigkill", "messages lost per worker SIGKILL", "paced 1,000 req/s for 12 s, worker SIGKILLed 3x and restarted; (2xx - rows) / kills",
            (Metric("lost_per_kill", "msgs", False, "0", _at_most(0)), Metric("accepted", "", True), Metric("rows", "", True)), slow=True),
+    Figure("tabs", "1,000 dashboard tabs, one web process", "bench/tabs.py: --ws-clients tabs, each a /ws/stats socket and /health + /messages every 2 s, for 30 s; tabs open over the first 2 s",
+           (Metric("polls", "", True), Metric("poll_5xx", "", False, "0", _at_most(0)), Metric("transport_errors", "", False),
+            Metric("poll_p99_ms", "ms", False, "<= 250 ms", _at_most(250)), Metric("ticks_per_tab_s", "/s", True, ">= 1.9", _at_least(1.9)),
+            Metric("db_conns", "", False), Metric("web_rss_mib", "MiB", False)), with_peer=False, slow=True, default=False),
     Figure("soak", "soak at 1,000 msg/s, 100 tabs, 32 readers", "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers; RSS and DB connections at 30 s and at the end",
            (Metric("web_start_mib", "MiB", False), Metric("web_end_mib", "MiB", False), Metric("worker_start_mib", "MiB", False),
             Metric("worker_end_mib", "MiB", False), Metric("db_conns_start", "", False), Metric("db_conns_end", "", False),
@@ -416,5 +438,5 @@ FIGURES = (
            slow=True, default=False),
 )
 
-RUNS = {"reads": reads, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
+RUNS = {"reads": reads, "tabs": tabs, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
         "sigkill": sigkill, "soak": soak}

@@ -8,11 +8,15 @@ transport errors, WebSocket ticks, and keeps poll latencies.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
 import httpx
 import websockets
+
+# httpx logs every request at INFO; the bench process logs at INFO (Django's settings).
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class TabsAndReaders:
