@@ -91,6 +91,16 @@ def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     return security.process_response(request, response)
 
 
-def asgi_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
-    """Response headers as ASGI wants them (what Django's ASGIHandler sends)."""
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+async def serve(scope, send, respond) -> None:
+    """Answer one request ahead of Django: Django's refusals first, else
+    `await respond(request)` (None: the client went away) with Django's headers added."""
+    request = edge_request(scope)
+    response = edge_refusal(request)
+    if response is None:
+        response = await respond(request)
+        if response is None:
+            return
+        response = edge_response(request, response)
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})

@@ -159,20 +159,16 @@ class IngestASGIApp:
     under its limit, then the Reply with the headers Django's middleware would add."""
 
     async def __call__(self, scope, receive, send) -> None:
-        request = edge.edge_request(scope)
-        response = edge.edge_refusal(request)
-        if response is None:
+        async def respond(request) -> HttpResponse | None:
             try:
                 reply = await self._reply(scope, receive)
             except Exception:
                 # Never the server's bare text 500: the same JSON answer Django's handler500 gives.
                 log.exception("ingest failed")
                 reply = _json_reply(500, errors.error("server_error", "something went wrong on our side; it has been logged"))
-            if reply is None:  # the client went away
-                return
-            response = edge.edge_response(request, reply.http_response())
-        await send({"type": "http.response.start", "status": response.status_code, "headers": edge.asgi_headers(response)})
-        await send({"type": "http.response.body", "body": response.content})
+            return reply.http_response() if reply is not None else None  # None: the client went away
+
+        await edge.serve(scope, send, respond)
 
     async def _reply(self, scope, receive) -> Reply | None:
         path = scope["path"]

@@ -28,6 +28,14 @@ def database_unavailable() -> JsonResponse:
     return response
 
 
+def response_for_database_error(exception: BaseException, request) -> JsonResponse | None:
+    """The 503 for an unreachable database or exhausted pool; None for any other error."""
+    if isinstance(exception, (OperationalError, InterfaceError)):
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
+        return database_unavailable()
+    return None
+
+
 class DatabaseUnavailableMiddleware:
     """Maps a view's OperationalError/InterfaceError to the JSON 503. Async-native: it adds
     no thread hop to a request (its only hook runs when a view has raised)."""
@@ -44,7 +52,4 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)  # a coroutine under ASGI, awaited by Django
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)):
-            log.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
-            return database_unavailable()
-        return None
+        return response_for_database_error(exception, request)

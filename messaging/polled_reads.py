@@ -22,10 +22,9 @@ import time
 from collections import OrderedDict
 
 from channels.db import database_sync_to_async
-from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 
-from . import edge, errors, middleware, views
+from . import edge, middleware, views
 from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
@@ -57,12 +56,12 @@ async def _view_response(request, path: str) -> HttpResponse:
     view, sync = ROUTES[path]
     try:
         return await (database_sync_to_async(view)(request) if sync else view(request))
-    except (OperationalError, InterfaceError) as exc:
-        log.warning("database unavailable on GET %s: %s", path, exc)
-        return middleware.database_unavailable()
-    except Exception:
-        log.exception("GET %s failed", path)
-        return JsonResponse(errors.error("server_error", "something went wrong on our side; it has been logged"), status=500)
+    except Exception as exc:  # as Django's middleware and handler500 would answer
+        response = middleware.response_for_database_error(exc, request)
+        if response is None:
+            log.exception("GET %s failed", path)
+            response = views.server_error(request)
+        return response
 
 
 async def polled_response(request, path: str, query_string: bytes) -> HttpResponse:
@@ -98,9 +97,7 @@ def forget_cached_reads() -> None:
 
 class PolledReadsASGIApp:
     async def __call__(self, scope, receive, send) -> None:
-        request = edge.edge_request(scope)
-        response = edge.edge_refusal(request)
-        if response is None:
-            response = edge.edge_response(request, await polled_response(request, scope["path"], scope.get("query_string", b"")))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": edge.asgi_headers(response)})
-        await send({"type": "http.response.body", "body": response.content})
+        async def respond(request) -> HttpResponse:
+            return await polled_response(request, scope["path"], scope.get("query_string", b""))
+
+        await edge.serve(scope, send, respond)

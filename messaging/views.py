@@ -64,10 +64,6 @@ def allow(*methods: str):
     return decorator
 
 
-def _reply(reply: ingest.Reply) -> HttpResponse:
-    return reply.http_response()
-
-
 def _declared_length(request: HttpRequest) -> int:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
@@ -78,19 +74,18 @@ def _declared_length(request: HttpRequest) -> int:
 async def _ingest(request: HttpRequest) -> HttpResponse:
     limit = ingest.body_limit(request.path)
     if _declared_length(request) > limit:
-        return _reply(ingest.too_large(request.path))
+        return ingest.too_large(request.path).http_response()
     # request.read(), not request.body: the body property refuses anything over
     # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) with a 400, below the bulk limit (8 MiB).
     body = request.read(limit + 1)
-    return _reply(
-        await ingest.handle_ingest(
-            request.path,
-            body,
-            content_type=request.META.get("CONTENT_TYPE"),
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            authorization=request.headers.get("Authorization"),
-        )
+    reply = await ingest.handle_ingest(
+        request.path,
+        body,
+        content_type=request.META.get("CONTENT_TYPE"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        authorization=request.headers.get("Authorization"),
     )
+    return reply.http_response()
 
 
 async def _may_operate(request: HttpRequest) -> bool:
@@ -189,7 +184,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @allow("POST")
 async def simulate_traffic(request: HttpRequest) -> HttpResponse:
     if msgbuffer_settings().API_KEYS_REQUIRED and not await _may_operate(request):
-        return _reply(ingest.unauthorized())
+        return ingest.unauthorized().http_response()
     limit = msgbuffer_settings().MAX_BODY_BYTES
     body = request.read(limit + 1)  # not request.body: its own limit answers with a 400 page
     if len(body) > limit:
@@ -201,7 +196,7 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
             return _error(415, "unsupported_media_type", f"Content-Type must be application/json, not {media_type or 'missing'}")
         data, refusal = ingest.parse_object(body)
         if refusal is not None:
-            return _reply(refusal)
+            return refusal.http_response()
     else:
         data = {}
     try:
