@@ -356,13 +356,15 @@ def tabs(system: System, opts: Options, ctx: Context) -> dict:
     _fresh(system)
     web = system.start_web()
     system.start_worker()
-    with TabsAndReaders(system.url, tabs=opts.ws_clients, readers=0) as load:
+    # Two client processes: one cannot keep up with 1,000 tabs (bench/tabs.py).
+    with TabsAndReaders(system.url, tabs=opts.ws_clients, readers=0, processes=2) as load:
+        settled = time.time() + 10  # once every tab is open and polling
         time.sleep(seconds)
         connections, rss = _db_connections(system), web.rss_mib()
-    summary = load.summary()
+    summary = load.summary(settled_after=settled)
     system.stop_all()
     return {"polls": summary["answers"], "poll_5xx": summary["server_errors"], "transport_errors": summary["transport_errors"],
-            "poll_p99_ms": summary["poll_p99_ms"], "ticks_per_tab_s": summary["ticks"] / opts.ws_clients / seconds,
+            "poll_p99_ms": summary["poll_p99_ms"], "settled_poll_p99_ms": summary["settled_poll_p99_ms"], "ticks_per_tab_s": summary["ticks"] / opts.ws_clients / seconds,
             "db_conns": connections, "web_rss_mib": rss}
 
 
@@ -426,9 +428,9 @@ FIGURES = (
     Figure("ws", "/ws/stats with 1,000 clients", "bench.ws_stats.run(1000, 20 s, url): ticks per client per s, p99 tick lag, the web process's own Redis commands/s (MONITOR), web RSS", (), slow=True),
     Figure("sigkill", "messages lost per worker SIGKILL", "paced 1,000 req/s for 12 s, worker SIGKILLed 3x and restarted; (2xx - rows) / kills",
            (Metric("lost_per_kill", "msgs", False, "0", _at_most(0)), Metric("accepted", "", True), Metric("rows", "", True)), slow=True),
-    Figure("tabs", "1,000 dashboard tabs, one web process", "bench/tabs.py: --ws-clients tabs, each a /ws/stats socket and /health + /messages every 2 s, for 30 s; tabs open over the first 2 s",
+    Figure("tabs", "1,000 dashboard tabs, one web process", "bench/tabs.py: --ws-clients tabs, each a /ws/stats socket and /health + /messages every 2 s, for 30 s from 2 client processes; tabs open over the first 2 s; settled: polls sent after the first 10 s",
            (Metric("polls", "", True), Metric("poll_5xx", "", False, "0", _at_most(0)), Metric("transport_errors", "", False),
-            Metric("poll_p99_ms", "ms", False, "<= 250 ms", _at_most(250)), Metric("ticks_per_tab_s", "/s", True, ">= 1.9", _at_least(1.9)),
+            Metric("poll_p99_ms", "ms", False, "<= 250 ms", _at_most(250)), Metric("settled_poll_p99_ms", "ms", False), Metric("ticks_per_tab_s", "/s", True, ">= 1.9", _at_least(1.9)),
             Metric("db_conns", "", False), Metric("web_rss_mib", "MiB", False)), with_peer=False, slow=True, default=False),
     Figure("soak", "soak at 1,000 msg/s, 100 tabs, 32 readers", "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers; RSS and DB connections at 30 s and at the end",
            (Metric("web_start_mib", "MiB", False), Metric("web_end_mib", "MiB", False), Metric("worker_start_mib", "MiB", False),
