@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test bench install install-test clean
+.PHONY: run test bench fuzz install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "msgbuffer needs Python 3.11+"'
@@ -32,5 +32,9 @@ test: install-test
 bench: install-test
 	$(BIN)/python -m bench $(ARGS)
 
+# schemathesis against /openapi.json, every check on, DEBUG off, keys required (bench/fuzz.py)
+fuzz: install-test
+	$(BIN)/python -m bench.fuzz $(ARGS)
+
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache
+	rm -rf $(VENV) .venv-fuzz var staticfiles .pytest_cache
