@@ -126,5 +126,8 @@ async def serve(scope, send, respond) -> None:
             return
         response = edge_response(request, response)
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    # Cookies live apart from the headers (SessionMiddleware deletes a dead session's):
+    # sent as ASGIHandler.send_response sends them.
+    headers += [(b"set-cookie", cookie.output(header="").encode("ascii").strip()) for cookie in response.cookies.values()]
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.content})
