@@ -308,3 +308,24 @@ async def test_simulate__staff__counts_against_the_staff_users_own_limit(app, cl
     assert response.status_code == 202
     [counter] = clean_redis.keys(buffer.RATE_PREFIX + "staff-*")
     assert int(clean_redis.get(counter)) == 5
+
+
+# ---------------------------------------------------------------------------
+# The matrix, as the OpenAPI document states it
+# ---------------------------------------------------------------------------
+async def test_openapi__security_schemes_and_refusals_on_each_guarded_route(api):
+    document = (await api.get("/openapi.json")).json()
+
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerKey"]["scheme"] == schemes["metricsToken"]["scheme"] == "bearer"
+    assert schemes["sessionCookie"] == {**schemes["sessionCookie"], "type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+    paths = document["paths"]
+    guarded = [("/messages", "get"), ("/messages/{message_id}", "get"), ("/queue/status", "get"), ("/metrics", "get"),
+               ("/messages", "post"), ("/messages/bulk", "post"), ("/simulate", "post"), ("/reset", "delete")]
+    for path, method in guarded:
+        operation = paths[path][method]
+        assert {"401", "403"} <= set(operation["responses"]), (path, method)
+        assert {"bearerKey": []} in operation["security"], (path, method)
+    assert {"metricsToken": []} in paths["/metrics"]["get"]["security"]
+    assert {} not in paths["/reset"]["delete"]["security"]  # never anonymous
+    assert "429" in paths["/simulate"]["post"]["responses"]
