@@ -32,4 +32,4 @@ async def may_watch_socket(scope) -> bool:
     authorization = dict(scope.get("headers") or ()).get(b"authorization")
     if authorization is None:
         return False
-    return (await api_key_check(authorization.decode("latin-1"))).key_id is not None
+    return (await api_key_check(authorization.decode("latin-1"))).allows("read")  # the stats are a read

@@ -26,6 +26,7 @@ def index(request):
         "pollInterval": POLL_INTERVAL,
         "chartSeconds": CHART_SECONDS,
         "feedSize": FEED_SIZE,
-        "maxBurst": conf.MAX_SIMULATE,
+        # A staff user's burst counts against RATE_LIMIT per second (POST /simulate).
+        "maxBurst": min(conf.MAX_SIMULATE, conf.RATE_LIMIT) if conf.RATE_LIMIT else conf.MAX_SIMULATE,
     }
     return render(request, "dashboard/index.html", {"config": config, "batch_size": conf.BATCH_SIZE})

@@ -1,6 +1,7 @@
 """Admin: stored messages (read-only, fast on millions of rows) and the dead letters."""
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -12,7 +13,7 @@ from django.urls import path
 from django.utils.functional import cached_property
 
 from . import api_keys, buffer, jobs
-from .models import ApiKey, DeadLetter, Message
+from .models import DEFAULT_SCOPES, SCOPES, ApiKey, DeadLetter, Message, scopes_text
 from .schemas import MAX_BIGINT
 
 
@@ -137,14 +138,37 @@ class DeadLetterAdmin(admin.ModelAdmin):
         return False
 
 
+class ApiKeyForm(forms.ModelForm):
+    """The scopes as one checkbox each; stored as the comma-separated text `--scope` takes."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in SCOPES], widget=forms.CheckboxSelectMultiple, initial=list(DEFAULT_SCOPES),
+        help_text="ingest: POST /messages, /messages/bulk. read: the GET routes and /metrics. operate: DELETE /reset, POST /simulate.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["scopes"] = sorted(self.instance.scope_set)
+
+    def clean_scopes(self):
+        return scopes_text(self.cleaned_data["scopes"])
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Issue and revoke API keys. Only a digest is stored: the key is shown once, on creation."""
+    """Issue and revoke API keys, and set what each may do. Only a digest is stored: the
+    key is shown once, on creation."""
 
-    list_display = ("name", "prefix", "created_at", "revoked_at", "active")
+    form = ApiKeyForm
+    list_display = ("name", "prefix", "scopes", "created_at", "revoked_at", "active")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix")
-    fields = ("name",)
+    fields = ("name", "scopes")
     actions = ("revoke",)
 
     @admin.display(boolean=True, description="active")
@@ -156,8 +180,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return  # nothing about a key may change but its revocation (the action)
-        key, raw = api_keys.api_key_create(name=obj.name)
+            # Nothing else about a key may change (revocation is the action).
+            obj.save(update_fields=["scopes"])
+            api_keys.forget_cached_keys()  # this process at once; others within api_keys.CACHE_SECONDS
+            return
+        key, raw = api_keys.api_key_create(name=obj.name, scopes=obj.scope_set)
         obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
         messages.warning(request, f"The key for {key.name!r} is {raw} - copy it now: it is not stored and will not be shown again.")
 

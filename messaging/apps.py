@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.core import checks
 
+MIN_METRICS_TOKEN_CHARS = 32  # a guessable token would make /metrics public
+
 
 class MessagingConfig(AppConfig):
     name = "messaging"
@@ -34,6 +36,10 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error(f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.", "E006")
     if not 0 <= conf.READ_CACHE_SECONDS <= 5:
         error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
+    if conf.METRICS_TOKEN and len(conf.METRICS_TOKEN) < MIN_METRICS_TOKEN_CHARS:
+        error(f"MSGBUFFER_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters (got {len(conf.METRICS_TOKEN)}): "
+              "it lets anyone who holds it read /metrics. Make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+              "E009")
     found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))

@@ -31,6 +31,8 @@ class MsgbufferSettings:
     ALLOW_RESET: bool = False  # DELETE /reset is a demo tool: off unless asked for
     DASHBOARD_AUTH: bool = False  # the dashboard and /ws/stats admit staff sessions (or a key) only
     RATE_LIMIT: int = 5000  # messages per second one API key may send; 0 turns the limit off
+    METRICS_TOKEN: str = ""  # a Prometheus scraper's `Authorization: Bearer <token>` for /metrics; "": none
+    METRICS_PUBLIC: bool = False  # /metrics answers anyone, even when API keys are required
     READ_CACHE_SECONDS: float = 0.5  # a web process reuses its answer to a polled read this long (polled_reads.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
 

@@ -10,7 +10,10 @@ hop: they are pure functions of the request and settings) in the order Django ru
    the Host first, as Django does).
 2. request.get_host(): ALLOWED_HOSTS, where CommonMiddleware checks it, so a foreign
    Host is a 400 before any API key is looked at.
-3. The response gets CommonMiddleware's Content-Length, then passes XFrameOptionsMiddleware, django-cors-headers' CorsMiddleware and
+3. Where a route may be called with a session cookie, SessionMiddleware's and
+   AuthenticationMiddleware's process_request (attach_session).
+4. The response gets CommonMiddleware's Content-Length, then passes XFrameOptionsMiddleware,
+   SessionMiddleware (Vary: Cookie), django-cors-headers' CorsMiddleware and
    SecurityMiddleware's process_response, innermost first.
 
 tests/test_edge_conformance.py sends the same hostile requests through this edge and
@@ -23,6 +26,8 @@ import logging
 from functools import cache
 
 from corsheaders.middleware import CorsMiddleware
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.core.signals import setting_changed
@@ -45,15 +50,31 @@ def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMidd
     return SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called)
 
 
+@cache
+def _session_middleware() -> tuple[SessionMiddleware, AuthenticationMiddleware]:
+    # SessionMiddleware imports SESSION_ENGINE in __init__.
+    return SessionMiddleware(_never_called), AuthenticationMiddleware(_never_called)
+
+
 @receiver(setting_changed)
 def _settings_changed(**kwargs):
     _middleware.cache_clear()
+    _session_middleware.cache_clear()
 
 
 def edge_request(scope: dict) -> HttpRequest:
     """The request as Django would see it (headers, scheme, host); the body is read by the
     caller under its own limit, so none is attached."""
     return ASGIRequest(scope, io.BytesIO())
+
+
+def attach_session(request: HttpRequest) -> None:
+    """`request.session` and the lazy `request.user`/`auser()`, as SessionMiddleware and
+    AuthenticationMiddleware set them (no I/O: the session is read when first used). Only
+    the routes that may be called with a session cookie need them (the polled reads)."""
+    sessions, auth = _session_middleware()
+    sessions.process_request(request)
+    auth.process_request(request)
 
 
 def edge_refusal(request: HttpRequest) -> HttpResponseBase | None:
@@ -87,6 +108,9 @@ def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         # What CommonMiddleware adds (without it the server would answer chunked).
         response.headers["Content-Length"] = str(len(response.content))
     response = xframe.process_response(request, response)
+    # Vary: Cookie when the session was read (a no-op on a request without a session); the
+    # edge never modifies a session, so this saves nothing.
+    response = _session_middleware()[0].process_response(request, response)
     response = cors.add_response_headers(request, response)
     return security.process_response(request, response)
 
@@ -102,5 +126,8 @@ async def serve(scope, send, respond) -> None:
             return
         response = edge_response(request, response)
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    # Cookies live apart from the headers (SessionMiddleware deletes a dead session's):
+    # sent as ASGIHandler.send_response sends them.
+    headers += [(b"set-cookie", cookie.output(header="").encode("ascii").strip()) for cookie in response.cookies.values()]
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.content})

@@ -29,6 +29,7 @@ MESSAGES_PATH = "/messages"
 BULK_PATH = "/messages/bulk"
 INGEST_PATHS = frozenset({MESSAGES_PATH, BULK_PATH})
 MAX_IDEMPOTENCY_KEY_CHARS = 255
+INGEST_SCOPE = "ingest"  # what a key needs to call these routes (models.SCOPES)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,15 @@ def unauthorized() -> Reply:
     )
 
 
+def missing_scope(scope: str) -> Reply:
+    """A live key that may not do this (models.SCOPES)."""
+    return _json_reply(
+        403,
+        errors.error("forbidden", f"this API key lacks the `{scope}` scope (see the key in admin, or "
+                                  f"`manage.py apikey create NAME --scope ...`)"),
+    )
+
+
 async def handle_ingest(
     path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None, authorization: str | None = None
 ) -> Reply:
@@ -117,9 +127,12 @@ async def handle_ingest(
 async def _handle_ingest(
     path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None, authorization: str | None
 ) -> Reply:
-    key_id = (await api_keys.api_key_check(authorization)).key_id if authorization else None
-    if key_id is None and msgbuffer_settings().API_KEYS_REQUIRED:
+    check = await api_keys.api_key_check(authorization)
+    if check.key_id is None and msgbuffer_settings().API_KEYS_REQUIRED:
         return unauthorized()
+    if check.key_id is not None and not check.allows(INGEST_SCOPE):
+        return missing_scope(INGEST_SCOPE)
+    key_id = check.key_id
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         sent = f"not {media_type}" if media_type else "and none was sent"

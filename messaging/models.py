@@ -1,5 +1,27 @@
 """What msgbuffer stores in the database: messages (and, for admin, dead letters)."""
+from django.core.exceptions import ValidationError
 from django.db import models
+
+# What an API key may do (README "Who may call what"): `ingest` the write routes, `read`
+# the read routes and /metrics, `operate` DELETE /reset and POST /simulate.
+SCOPES = ("ingest", "read", "operate")
+DEFAULT_SCOPES = ("ingest", "read")
+
+
+def scopes_text(scopes) -> str:
+    """Scope names as stored and as `--scope` takes them: comma-separated, in SCOPES order
+    (unknown names last, for validate_scopes to name)."""
+    names = {name.strip() for name in scopes if name.strip()}
+    return ",".join(sorted(names, key=lambda name: (SCOPES.index(name) if name in SCOPES else len(SCOPES), name)))
+
+
+def validate_scopes(value: str) -> None:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SCOPES))
+    if unknown:
+        raise ValidationError(f"unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}")
+    if not names:
+        raise ValidationError(f"give a key at least one scope: {', '.join(SCOPES)}")
 
 
 class Message(models.Model):
@@ -44,7 +66,7 @@ class DeadLetter(models.Model):
 
 
 class ApiKey(models.Model):
-    """A client's key for the write endpoints (`Authorization: Bearer <key>`).
+    """A client's key for the API (`Authorization: Bearer <key>`), held to its scopes.
 
     Only a SHA-256 digest is stored; the key itself is shown once, when admin creates it.
     Keys are 256-bit random tokens, so a fast digest is safe (nothing to brute-force) and
@@ -57,6 +79,10 @@ class ApiKey(models.Model):
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scopes = models.CharField(
+        max_length=64, default=scopes_text(DEFAULT_SCOPES), validators=[validate_scopes],
+        help_text=f"What the key may do, comma-separated: {', '.join(SCOPES)}.",
+    )
 
     class Meta:
         verbose_name = "API key"
@@ -68,3 +94,7 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.scopes.split(",") if name.strip())

@@ -9,14 +9,21 @@ per-process cache: each route's answer is kept for MSGBUFFER_READ_CACHE_SECONDS 
 polling every 2 s cost the database and Redis what one tab costs. Reads may be that
 much older than the newest commit; the flush itself runs every 2 s.
 
+Who may read is decided first, for every request, before the cache is looked at
+(access.read_refusal, with the session attached as Django's middleware would): a refused
+caller gets its 401/403 and never a cached answer. The cache is keyed by audience too:
+/health has a full answer for a caller who may read and a status-only one for anyone
+else, and neither is ever handed to the other.
+
 Nothing else differs from Django: the request passes edge.py's Django rules (hosts, SSL
-redirect, security headers, CORS), the answers come from the same views in views.py,
-and a database outage is middleware.database_unavailable()'s 503.
+redirect, security headers, CORS), the answers come from the same functions the views in
+views.py call, and a database outage is middleware.database_unavailable()'s 503.
 tests/test_edge_conformance.py holds these routes to Django's answers too.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -24,23 +31,26 @@ from collections import OrderedDict
 from channels.db import database_sync_to_async
 from django.http import HttpResponse
 
-from . import edge, middleware, views
+from . import access, edge, middleware, views
 from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
 
 CACHE_ENTRIES = 256  # distinct query strings kept; a client varying them gets no more
 
-# path -> the view, and whether it is sync (run in a thread that recycles its connection)
+# path -> (the answer for a caller who may read, the answer for one who may not or None
+# for a refusal), and whether they are sync (run in a thread that recycles its connection)
 ROUTES = {
-    "/health": (views.health, True),
-    "/messages": (views.messages_collection, False),
-    "/queue/status": (views.queue_status, True),
+    "/health": (views.health_answer, functools.partial(views.health_answer, full=False), True),
+    "/messages": (views.messages_answer, None, False),
+    "/queue/status": (views.queue_status_answer, None, True),
 }
 POLLED_PATHS = frozenset(ROUTES)
 
-_cache: "OrderedDict[tuple[str, bytes], tuple[float, HttpResponse]]" = OrderedDict()
-_refreshing: "dict[tuple[str, bytes], asyncio.Future]" = {}
+# (path, query string, whether the caller may read) -> (expiry, answer)
+CacheKey = tuple[str, bytes, bool]
+_cache: "OrderedDict[CacheKey, tuple[float, HttpResponse]]" = OrderedDict()
+_refreshing: "dict[CacheKey, asyncio.Future]" = {}
 
 
 def _copy(response: HttpResponse) -> HttpResponse:
@@ -52,8 +62,9 @@ def _copy(response: HttpResponse) -> HttpResponse:
     return fresh
 
 
-async def _view_response(request, path: str) -> HttpResponse:
-    view, sync = ROUTES[path]
+async def _view_response(request, path: str, may_read: bool) -> HttpResponse:
+    full, partial, sync = ROUTES[path]
+    view = full if may_read else partial
     try:
         return await (database_sync_to_async(view)(request) if sync else view(request))
     except Exception as exc:  # as Django's middleware and handler500 would answer
@@ -65,7 +76,10 @@ async def _view_response(request, path: str) -> HttpResponse:
 
 
 async def polled_response(request, path: str, query_string: bytes) -> HttpResponse:
-    key = (path, query_string)
+    refusal = await access.read_refusal(request)
+    if refusal is not None and ROUTES[path][1] is None:
+        return refusal
+    key = (path, query_string, refusal is None)
     cached = _cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return _copy(cached[1])
@@ -78,9 +92,9 @@ async def polled_response(request, path: str, query_string: bytes) -> HttpRespon
     return _copy(await asyncio.shield(refresh))
 
 
-async def _refresh(request, path: str, key: tuple[str, bytes]) -> HttpResponse:
+async def _refresh(request, path: str, key: CacheKey) -> HttpResponse:
     try:
-        response = await _view_response(request, path)
+        response = await _view_response(request, path, key[2])
         _cache[key] = (time.monotonic() + msgbuffer_settings().READ_CACHE_SECONDS, response)
         _cache.move_to_end(key)
         while len(_cache) > CACHE_ENTRIES:
@@ -98,6 +112,7 @@ def forget_cached_reads() -> None:
 class PolledReadsASGIApp:
     async def __call__(self, scope, receive, send) -> None:
         async def respond(request) -> HttpResponse:
+            edge.attach_session(request)  # a dashboard's polls come with its staff session
             return await polled_response(request, scope["path"], scope.get("query_string", b""))
 
         await edge.serve(scope, send, respond)

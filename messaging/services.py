@@ -50,12 +50,14 @@ def _payload(message: MessageIn, message_id: str, accepted_at: str) -> bytes:
 
 
 async def messages_accept(
-    messages: list[MessageIn], *, bulk: bool, idempotency_key: str | None = None, api_key_id: int | None = None
+    messages: list[MessageIn], *, bulk: bool, idempotency_key: str | None = None, api_key_id: int | None = None,
+    staff_user_id: int | None = None,
 ) -> Accepted:
     """Queue messages atomically (all or none) and answer as SPEC §4 says.
 
     An Idempotency-Key is scoped to the endpoint and the API key, so two clients cannot
-    replay each other's answers; the API key's rate limit applies when one is given.
+    replay each other's answers. The rate limit applies to the API key when one is given,
+    else to the staff user (POST /simulate from the dashboard), else to nobody.
     Raises QueueFull, RateLimited or QueueUnavailable; in each case nothing was queued.
     """
     accepted_at = datetime.now(timezone.utc).isoformat()
@@ -70,7 +72,7 @@ async def messages_accept(
             entries,
             idempotency_key=f"{api_key_id or '-'}:{'bulk' if bulk else 'one'}:{idempotency_key}" if idempotency_key else None,
             response=body,
-            rate_key=str(api_key_id) if api_key_id is not None else None,
+            rate_key=_rate_key(api_key_id, staff_user_id),
         )
     except (redis.RedisError, OSError) as exc:  # unreachable, out of memory, a read-only replica...
         raise QueueUnavailable(str(exc)) from exc
@@ -83,6 +85,12 @@ async def messages_accept(
     if result.need_flush_job:
         await _enqueue_flush_job()
     return Accepted(body=body)
+
+
+def _rate_key(api_key_id: int | None, staff_user_id: int | None) -> str | None:
+    if api_key_id is not None:
+        return str(api_key_id)
+    return f"staff-{staff_user_id}" if staff_user_id is not None else None  # never a key's id
 
 
 def accepted_ids(accepted: Accepted) -> list[str]:

@@ -2,8 +2,14 @@
 render JSON. The ingest POSTs normally never get here (asgi.py routes them to
 ingest.IngestASGIApp); when they do, they run the same `handle_ingest`.
 
-API views are CSRF-exempt: they take JSON bodies (which a cross-site form cannot send)
-and, where required, bearer keys rather than cookies.
+Who may call each view is access.py's to say (README "Who may call what"). API views are
+CSRF-exempt for Django's middleware, so that a key-authenticated call needs no token; a
+write authenticated by a staff session cookie passes Django's CSRF check all the same
+(access.operator).
+
+GET /health, GET /messages and GET /queue/status are also served ahead of Django
+(polled_reads.py): their answers are the `*_answer` functions below, which both paths call
+once the caller is known.
 """
 from __future__ import annotations
 
@@ -16,10 +22,12 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
-from . import api_keys, errors, ingest, selectors, services, simulate
+from . import access, errors, ingest, selectors, services, simulate
 from .conf import msgbuffer_settings
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import metrics_exposition
@@ -88,14 +96,6 @@ async def _ingest(request: HttpRequest) -> HttpResponse:
     return reply.http_response()
 
 
-async def _may_operate(request: HttpRequest) -> bool:
-    """A valid API key, or a staff session (the dashboard's burst button, DELETE /reset)."""
-    if (await api_keys.api_key_check(request.headers.get("Authorization"))).key_id is not None:
-        return True
-    user = await request.auser()
-    return user.is_active and user.is_staff
-
-
 # ---------------------------------------------------------------------------
 # Messages
 # ---------------------------------------------------------------------------
@@ -103,6 +103,14 @@ async def _may_operate(request: HttpRequest) -> bool:
 async def messages_collection(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return await _ingest(request)
+    refusal = await access.read_refusal(request)
+    if refusal is not None:
+        return refusal
+    return await messages_answer(request)
+
+
+async def messages_answer(request: HttpRequest) -> HttpResponse:
+    """GET /messages for a caller who may read."""
     try:
         query = MessageListQuery.model_validate(request.GET.dict())
     except ValidationError as exc:
@@ -125,7 +133,14 @@ async def messages_bulk(request: HttpRequest) -> HttpResponse:
 
 
 @allow("GET")
-def message_detail(request: HttpRequest, message_id) -> JsonResponse:
+async def message_detail(request: HttpRequest, message_id) -> JsonResponse:
+    refusal = await access.read_refusal(request)
+    if refusal is not None:
+        return refusal
+    return await database_sync_to_async(_message_detail)(message_id)
+
+
+def _message_detail(message_id) -> JsonResponse:
     try:
         status = selectors.message_status(message_id)
     except redis.RedisError:
@@ -139,7 +154,14 @@ def message_detail(request: HttpRequest, message_id) -> JsonResponse:
 # Operations
 # ---------------------------------------------------------------------------
 @allow("GET")
-def health(request: HttpRequest) -> JsonResponse:
+async def health(request: HttpRequest) -> JsonResponse:
+    full = await access.read_refusal(request) is None
+    return await database_sync_to_async(health_answer)(request, full=full)
+
+
+def health_answer(request: HttpRequest, *, full: bool = True) -> JsonResponse:
+    """GET /health: the full body for a caller who may read; anyone else (with keys
+    required) learns only healthy or not, from the status and the code."""
     database = selectors.database_status()
     try:
         snapshot = stats_snapshot()
@@ -148,6 +170,8 @@ def health(request: HttpRequest) -> JsonResponse:
         snapshot, redis_status = None, f"unreachable: {exc.__class__.__name__}"
     failed = [part for part, status in (("redis", redis_status), ("database", database)) if status != "ok"]
     healthy = not failed
+    if not full:
+        return JsonResponse({"status": "healthy" if healthy else "unhealthy"}, status=200 if healthy else 503)
     body = {"status": "healthy" if healthy else "unhealthy", "redis": redis_status, "database": database}
     if failed:
         body["message"] = f"{' and '.join(failed)} unreachable"
@@ -163,7 +187,15 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 @allow("GET")
-def queue_status(request: HttpRequest) -> JsonResponse:
+async def queue_status(request: HttpRequest) -> JsonResponse:
+    refusal = await access.read_refusal(request)
+    if refusal is not None:
+        return refusal
+    return await database_sync_to_async(queue_status_answer)(request)
+
+
+def queue_status_answer(request: HttpRequest) -> JsonResponse:
+    """GET /queue/status for a caller who may read."""
     try:
         s = stats_snapshot()
     except redis.RedisError:
@@ -173,7 +205,14 @@ def queue_status(request: HttpRequest) -> JsonResponse:
 
 
 @allow("GET")
-def metrics(request: HttpRequest) -> HttpResponse:
+async def metrics(request: HttpRequest) -> HttpResponse:
+    refusal = await access.metrics_refusal(request)
+    if refusal is not None:
+        return refusal
+    return await database_sync_to_async(_metrics)()
+
+
+def _metrics() -> HttpResponse:
     try:
         body = metrics_exposition()
     except redis.RedisError:
@@ -183,8 +222,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 @allow("POST")
 async def simulate_traffic(request: HttpRequest) -> HttpResponse:
-    if msgbuffer_settings().API_KEYS_REQUIRED and not await _may_operate(request):
-        return ingest.unauthorized().http_response()
+    who = await access.operator(request, required=msgbuffer_settings().API_KEYS_REQUIRED)
+    if who.refusal is not None:
+        return who.refusal
     limit = msgbuffer_settings().MAX_BODY_BYTES
     body = request.read(limit + 1)  # not request.body: its own limit answers with a 400 page
     if len(body) > limit:
@@ -203,13 +243,23 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
         count = SimulateIn.model_validate(data).count
     except ValidationError as exc:
         return JsonResponse(errors.validation_error(exc), status=422)
+    # The caller's rate limit, as on ingest: a key's, or the staff user's own.
+    rate_limit = msgbuffer_settings().RATE_LIMIT
+    limited = who.key_id is not None or who.staff_user_id is not None
+    if limited and rate_limit and count > rate_limit:  # could never pass: refused whole, like a bulk push
+        return _rate_limited(rate_limit, accepted=0, count=count)
     message_ids: list[str] = []
     chunk = msgbuffer_settings().MAX_BULK_ITEMS
     messages = simulate.chat_messages(count)
     try:
         for start in range(0, count, chunk):
-            accepted = await services.messages_accept(messages[start : start + chunk], bulk=True)
+            accepted = await services.messages_accept(
+                messages[start : start + chunk], bulk=True, api_key_id=who.key_id, staff_user_id=who.staff_user_id
+            )
             message_ids += services.accepted_ids(accepted)
+    except services.RateLimited:
+        # This second's budget ran out part-way (it was partly spent before): say how much went.
+        return _rate_limited(rate_limit, accepted=len(message_ids), count=count)
     except services.QueueFull:
         response = _error(503, "queue_full", f"the queue is full; {len(message_ids)} of {count} were queued", accepted=len(message_ids))
         response["Retry-After"] = "1"
@@ -220,12 +270,21 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"messages_count": len(message_ids), "message_ids": message_ids}, status=202)
 
 
+def _rate_limited(limit: int, *, accepted: int, count: int) -> JsonResponse:
+    queued = f"; {accepted} of {count} were queued" if accepted else "; nothing was queued"
+    response = _error(429, "rate_limited", f"you may send {limit} messages per second{queued}", accepted=accepted)
+    response["Retry-After"] = "1"
+    return response
+
+
 @allow("DELETE")
 async def reset(request: HttpRequest) -> JsonResponse:
     if not msgbuffer_settings().ALLOW_RESET:
         return _error(403, "forbidden", "reset is disabled (set MSGBUFFER_ALLOW_RESET=1 on a demo)")
-    if not await _may_operate(request):
-        return _error(403, "forbidden", "reset needs a staff session or an API key")
+    # Always: an `operate` key or a staff session, keys required or not.
+    who = await access.operator(request, required=True)
+    if who.refusal is not None:
+        return who.refusal
     try:
         return JsonResponse(await sync_to_async(services.buffer_reset)())
     except redis.RedisError:
@@ -259,3 +318,11 @@ def server_error(request) -> JsonResponse:
 
 def bad_request(request, exception=None) -> JsonResponse:
     return _error(400, "bad_request", "the request could not be understood")
+
+
+def csrf_failure(request, reason="") -> HttpResponse:
+    """settings.CSRF_FAILURE_VIEW: JSON on the API, Django's own page in the admin."""
+    if request.path.startswith(reverse("admin:index")):
+        return django_csrf_failure(request, reason=reason)
+    return _error(403, "csrf_failed", f"a write made with a session cookie needs Django's CSRF token "
+                                      f"(X-CSRFToken header, from the csrftoken cookie): {reason}")

@@ -241,6 +241,8 @@ MSGBUFFER = {
     "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
     "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
     "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
+    "METRICS_TOKEN": os.environ.get("MSGBUFFER_METRICS_TOKEN", ""),
+    "METRICS_PUBLIC": env_bool("MSGBUFFER_METRICS_PUBLIC", False),
 }
 
 # ---------------------------------------------------------------------------
@@ -289,6 +291,8 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
 CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed"]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# The API answers a refused CSRF check as JSON (the admin keeps Django's page).
+CSRF_FAILURE_VIEW = "messaging.views.csrf_failure"
 # Sent on every response Django renders (SecurityMiddleware, XFrameOptionsMiddleware);
 # Django's defaults, spelled out so that a reader sees the whole header set here.
 SECURE_CONTENT_TYPE_NOSNIFF = True

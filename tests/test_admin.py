@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -290,15 +291,46 @@ def test_dead_letters__staff_with_view_permission_only__sees_but_cannot_act(clea
 # ---------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_api_key_add__superuser__key_shown_once_and_only_its_digest_stored(admin_client_):
-    response = admin_client_.post("/admin/messaging/apikey/add/", {"name": "load generator"}, follow=True)
+    response = admin_client_.post("/admin/messaging/apikey/add/", {"name": "load generator", "scopes": ["ingest"]}, follow=True)
 
     assert response.status_code == 200
     [shown] = re.findall(r"mb_[A-Za-z0-9_-]{20,}", response.content.decode())
     key = ApiKey.objects.get()
-    assert key.name == "load generator" and key.is_active
+    assert key.name == "load generator" and key.is_active and key.scopes == "ingest"
     assert key.digest == api_keys.digest_of(shown) and shown not in (key.digest, key.prefix)
     assert shown.startswith(key.prefix)
     assert shown not in admin_client_.get(f"/admin/messaging/apikey/{key.pk}/change/").content.decode()
+
+
+@pytest.mark.django_db
+def test_api_key_add_form__scopes_default_to_ingest_and_read(admin_client_):
+    page = admin_client_.get("/admin/messaging/apikey/add/").content.decode()
+
+    checked = set(re.findall(r'<input type="checkbox" name="scopes" value="(\w+)"[^>]*checked', page))
+    assert checked == {"ingest", "read"} and 'value="operate"' in page
+
+
+@pytest.mark.django_db
+def test_api_key_add__no_scope__form_error_no_key(admin_client_):
+    response = admin_client_.post("/admin/messaging/apikey/add/", {"name": "nothing"})
+
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the key check reads the database from its own thread
+def test_api_key_change__scopes_set__stored_listed_and_believed_at_once(admin_client_):
+    key, raw = api_keys.api_key_create(name="ops")
+    assert async_to_sync(api_keys.api_key_check)(f"Bearer {raw}").scopes == {"ingest", "read"}
+    change = f"/admin/messaging/apikey/{key.pk}/change/"
+
+    response = admin_client_.post(change, {"scopes": ["read", "operate"]}, follow=True)
+
+    assert response.status_code == 200
+    key.refresh_from_db()
+    assert key.scopes == "read,operate" and key.name == "ops" and key.digest == api_keys.digest_of(raw)
+    assert "read,operate" in admin_client_.get("/admin/messaging/apikey/").content.decode()
+    assert async_to_sync(api_keys.api_key_check)(f"Bearer {raw}").scopes == {"read", "operate"}
 
 
 @pytest.mark.django_db

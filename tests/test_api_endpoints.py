@@ -16,7 +16,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.test import Client, override_settings
+from django.middleware.csrf import get_token
+from django.test import Client, RequestFactory, override_settings
 from openapi_spec_validator import validate as validate_openapi
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -327,20 +328,23 @@ async def test_simulate__form_body__415(api, clean_redis):
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
-async def test_simulate__keys_required__needs_a_key_or_a_staff_session(api, clean_redis):
-    _, raw = await sync_to_async(api_keys.api_key_create)(name="bench")
-    staff = await sync_to_async(session_cookie)(is_staff=True)
-    visitor = await sync_to_async(session_cookie)(is_staff=False)
+async def test_simulate__keys_required__needs_an_operate_key_or_a_staff_session(api, clean_redis):
+    _, raw = await sync_to_async(api_keys.api_key_create)(name="bench", scopes=["operate"])
+    _, ingest_only = await sync_to_async(api_keys.api_key_create)(name="client")  # no --scope: ingest,read
+    staff = await sync_to_async(session_cookie)(is_staff=True, csrf=True)
+    visitor = await sync_to_async(session_cookie)(is_staff=False, csrf=True)
     api_keys.forget_cached_keys()
 
     with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
         anonymous = await api.post("/simulate", json={"count": 3})
         not_staff = await api.post("/simulate", json={"count": 3}, headers=visitor)
+        without_scope = await api.post("/simulate", json={"count": 3}, headers={"Authorization": f"Bearer {ingest_only}"})
         with_key = await api.post("/simulate", json={"count": 3}, headers={"Authorization": f"Bearer {raw}"})
         with_staff = await api.post("/simulate", json={"count": 3}, headers=staff)
 
     assert_json_error(anonymous, 401, "unauthorized")
     assert_json_error(not_staff, 401, "unauthorized")
+    assert "operate" in assert_json_error(without_scope, 403, "forbidden")["message"]
     assert with_key.status_code == with_staff.status_code == 202
     assert clean_redis.llen(buffer.PENDING) == 6
 
@@ -352,11 +356,18 @@ async def test_simulate__redis_unreachable__503_json(api, redis_unreachable):
 # ---------------------------------------------------------------------------
 # DELETE /reset
 # ---------------------------------------------------------------------------
-def session_cookie(*, is_staff: bool) -> dict:
+def session_cookie(*, is_staff: bool, csrf: bool = False) -> dict:
+    """A logged-in session's Cookie header; with `csrf`, also a CSRF cookie and the
+    X-CSRFToken a page would send with it (Django's own get_token makes both)."""
     user = get_user_model().objects.create_user(username=f"u{uuid.uuid4().hex[:8]}", password="x", is_staff=is_staff)
     client = Client()
     client.force_login(user)
-    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"}
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    if not csrf:
+        return {"Cookie": cookie}
+    page = RequestFactory().get("/")
+    token = get_token(page)
+    return {"Cookie": f"{cookie}; {settings.CSRF_COOKIE_NAME}={page.META['CSRF_COOKIE']}", "X-CSRFToken": token}
 
 
 def reset_enabled(enabled: bool):
@@ -375,19 +386,20 @@ async def test_reset__disabled__403_even_for_staff(api, clean_redis):
 
 
 @pytest.mark.parametrize("who", ["anonymous", "non-staff"])
-async def test_reset__enabled_without_staff_session__403(api, clean_redis, who):
-    headers = {} if who == "anonymous" else await sync_to_async(session_cookie)(is_staff=False)
+async def test_reset__enabled_without_staff_session__401(api, clean_redis, who):
+    headers = {} if who == "anonymous" else await sync_to_async(session_cookie)(is_staff=False, csrf=True)
     await api.post("/messages", json={"user_id": 1, "channel_id": 1, "content": "keep me"})
 
     with reset_enabled(True):
         response = await api.delete("/reset", headers=headers)
 
-    assert_json_error(response, 403, "forbidden")
+    assert_json_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")
     assert clean_redis.llen(buffer.PENDING) == 1
 
 
 async def test_reset__enabled_with_staff_session__200_counts_and_everything_emptied(api, clean_redis, flush_now):
-    staff = await sync_to_async(session_cookie)(is_staff=True)
+    staff = await sync_to_async(session_cookie)(is_staff=True, csrf=True)
     await api.post("/messages/bulk", json={"messages": [{"user_id": 1, "channel_id": 1, "content": "stored"}] * 4})
     await flush_now()
     await api.post("/messages/bulk", json={"messages": [{"user_id": 1, "channel_id": 1, "content": "waiting"}] * 3})
@@ -404,15 +416,15 @@ async def test_reset__enabled_with_staff_session__200_counts_and_everything_empt
     assert clean_redis.get(buffer.TOTAL_MESSAGES) is None and clean_redis.hlen(buffer.QUEUED_IDS) == 0
 
 
-async def test_reset__enabled_with_api_key__200(api, clean_redis):
-    _, raw = await sync_to_async(api_keys.api_key_create)(name="ops")
+async def test_reset__enabled_with_operate_key__200(api, clean_redis):
+    _, raw = await sync_to_async(api_keys.api_key_create)(name="ops", scopes=["operate"])
     await api.post("/messages", json={"user_id": 1, "channel_id": 1, "content": "x"})
 
     with reset_enabled(True):
         wrong = await api.delete("/reset", headers={"Authorization": "Bearer mb_wrong"})
         response = await api.delete("/reset", headers={"Authorization": f"Bearer {raw}"})
 
-    assert_json_error(wrong, 403, "forbidden")
+    assert_json_error(wrong, 401, "unauthorized")
     assert response.status_code == 200 and response.json()["dropped_queued"] == 1
     assert clean_redis.llen(buffer.PENDING) == 0
 

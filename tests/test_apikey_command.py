@@ -54,3 +54,28 @@ def test_apikey_list__names_prefixes_and_state_never_the_key():
     assert [line.split("\t")[0] for line in lines] == ["a", "b"]
     assert lines[0].endswith("live") and "revoked" in lines[1]
     assert raw not in out and raw[:10] in out
+    assert lines[0].split("\t")[2] == "ingest,read"
+
+
+@pytest.mark.django_db
+def test_apikey_create__no_scope__ingest_and_read():
+    run("create", "client")
+
+    assert ApiKey.objects.get(name="client").scope_set == {"ingest", "read"}
+
+
+@pytest.mark.django_db
+def test_apikey_create__scope_given__stored_in_order_and_named_on_stderr():
+    _, err = run("create", "ops", "--scope", "operate, read,ingest")
+
+    assert ApiKey.objects.get(name="ops").scopes == "ingest,read,operate"
+    assert "ingest,read,operate" in err
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scope", ["admin", "read,everything", "", ","])
+def test_apikey_create__unknown_or_no_scope__command_error_no_key(scope):
+    with pytest.raises(CommandError, match="--scope"):
+        run("create", "bad", "--scope", scope)
+
+    assert not ApiKey.objects.exists()

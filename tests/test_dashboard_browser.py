@@ -111,3 +111,39 @@ def test_dashboard__web_process_restarted__page_reconnects_by_itself(dashboard, 
     updated = page.inner_text("#last-update")
     page.wait_for_function(f"document.getElementById('last-update').textContent !== {updated!r}", timeout=5_000)
 
+
+
+@pytest.fixture
+def operator():
+    """A staff user, made before Playwright's event loop runs in this thread."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username="operator", password="a long test password", is_staff=True)
+
+
+def test_dashboard__production_staff_login__polls_and_burst_pass_auth_and_csrf(operator, browser, processes, web_port):
+    """DEBUG off, keys required: the staff user logs in through the admin, the page's polls
+    ride on the session, and the burst's POST /simulate carries Django's CSRF token."""
+    production = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_SECURE_SSL_REDIRECT": "0",
+                  "MSGBUFFER_API_KEYS_REQUIRED": "1", "MSGBUFFER_DASHBOARD_AUTH": "1", "LOG_FORMAT": "text"}
+    processes.worker(**production)
+    processes.web(web_port, **production)
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    refused = []
+    page.on("response", lambda response: refused.append(response.url) if response.status in (401, 403) else None)
+
+    page.goto(f"http://localhost:{web_port}/")  # the login page first
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "a long test password")
+    page.click("input[type=submit]")
+    page.wait_for_selector('#health-workers[data-state="ok"]', timeout=15_000)  # /health's full body: the worker count
+    page.fill("#burst-count", "10")
+    with page.expect_response("**/simulate") as response:
+        page.click("#burst-button")
+
+    assert response.value.status == 202, response.value.text()
+    assert len(response.value.json()["message_ids"]) == 10
+    assert refused == [] and errors == []
+    page.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from django.core.handlers.asgi import ASGIHandler
@@ -141,3 +142,56 @@ async def test_edge__polled_read__answers_as_django_does(case, path, ssl_redirec
     assert _comparable(edge) == _comparable(django)
     if path != "/health":  # /health names the live worker count, which may move between the two
         assert edge.content == django.content
+
+
+def _callers() -> dict[str, dict]:
+    """Request headers for each kind of caller: keys, sessions (Django's own login)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from messaging import api_keys
+
+    def session(is_staff: bool) -> dict:
+        user = get_user_model().objects.create_user(username=f"edge-{is_staff}", password="x", is_staff=is_staff)
+        client = Client()
+        client.force_login(user)
+        return {"cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"}
+
+    return {
+        "anonymous": {},
+        "read key": {"authorization": f"Bearer {api_keys.api_key_create(name='reader')[1]}"},
+        "ingest-only key": {"authorization": f"Bearer {api_keys.api_key_create(name='writer', scopes=['ingest'])[1]}"},
+        "unknown key": {"authorization": "Bearer mb_not-a-key"},
+        "staff session": session(True),
+        "non-staff session": session(False),
+        "expired session cookie": {"cookie": f"{settings.SESSION_COOKIE_NAME}=abcdefgh12345678nosuchsession"},
+    }
+
+
+CALLERS = ["anonymous", "read key", "ingest-only key", "unknown key", "staff session", "non-staff session", "expired session cookie"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/health", "/messages?limit=5", "/queue/status"])
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_edge__polled_read_by_caller_keys_required__answers_as_django_does(caller, path):
+    from asgiref.sync import sync_to_async
+
+    from messaging import access, api_keys, polled_reads
+
+    headers = {"host": ALLOWED, **(await sync_to_async(_callers)())[caller]}
+    answers = []
+    polled_reads.forget_cached_reads()
+    with override_settings(**PRODUCTION_LIKE, MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True, "READ_CACHE_SECONDS": 30.0}):
+        for app in (msgbuffer_site.asgi.application, ASGIHandler(), msgbuffer_site.asgi.application):
+            if len(answers) < 2:  # the first two with no key or session known; the third from every cache
+                api_keys.forget_cached_keys(), access.forget_cached_sessions()
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+                answers.append(await client.get(path, headers=headers))
+
+    edge, django, cached = answers
+    for answer in (edge, cached):
+        assert answer.status_code == django.status_code, (answer.text, django.text)
+        assert _comparable(answer) == _comparable(django)
+        if path != "/health" or edge.status_code != 200 or "workers" not in edge.text:  # workers may move between them
+            assert answer.content == django.content

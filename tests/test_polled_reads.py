@@ -42,3 +42,30 @@ async def test_polled_reads__many_distinct_queries__cache_bounded(api):
             await api.get(f"/messages?limit=1&n={n}")
 
     assert len(polled_reads._cache) == polled_reads.CACHE_ENTRIES
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["keyed", "anonymous"])
+async def test_polled_reads__keys_required__cache_never_crosses_audiences(api, first):
+    from asgiref.sync import sync_to_async
+
+    from messaging import api_keys
+
+    _, raw = await sync_to_async(api_keys.api_key_create)(name="reader")
+    keyed = {"Authorization": f"Bearer {raw}"}
+    answers = {}
+    with override_settings(DEBUG=False, MSGBUFFER={"API_KEYS_REQUIRED": True, "READ_CACHE_SECONDS": 30.0}):
+        for who in ([first] + [w for w in ("keyed", "anonymous") if w != first]) * 2:  # each from the cache the second time
+            for path in ("/health", "/queue/status", "/messages?limit=1"):
+                response = await api.get(path, headers=keyed if who == "keyed" else {})
+                answers.setdefault((who, path), set()).add((response.status_code, response.content))
+
+    assert all(len(seen) == 1 for seen in answers.values())  # the second round agrees with the first
+    [(status, body)] = answers[("anonymous", "/health")]
+    assert status == 200 and body == b'{"status": "healthy"}'
+    [(status, body)] = answers[("keyed", "/health")]
+    assert status == 200 and b'"queue_length"' in body
+    for path in ("/queue/status", "/messages?limit=1"):
+        assert {status for status, _ in answers[("anonymous", path)]} == {401}
+        assert {status for status, _ in answers[("keyed", path)]} == {200}
+    assert {key[2] for key in polled_reads._cache} == {True, False}  # /health's two answers, kept apart

@@ -20,10 +20,12 @@ export function poll(url, everyMs, handle) {
   tick();
 }
 
-export async function postJSON(url, body) {
+// `headers` adds to the JSON ones, e.g. the X-CSRFToken that a POST made with the
+// session cookie needs.
+export async function postJSON(url, body, headers = {}) {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...headers },
     body: JSON.stringify(body),
   });
   return { status: response.status, body: await response.json().catch(() => null) };

@@ -138,7 +138,10 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   const started = performance.now();
   try {
-    const { status, body } = await postJSON("/simulate", { count });
+    // Django's CSRF check: the token {% csrf_token %} put in the form (it works with an
+    // HttpOnly csrftoken cookie too).
+    const csrf = { "X-CSRFToken": form.elements.csrfmiddlewaretoken.value };
+    const { status, body } = await postJSON("/simulate", { count }, csrf);
     if (status === 202 && body) {
       feed.addQueued(body.message_ids || []);
       result.dataset.state = "ok";
