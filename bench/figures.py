@@ -226,6 +226,24 @@ def reads(system: System, opts: Options, ctx: Context) -> dict:
     return out
 
 
+def other_reads(system: System, opts: Options, ctx: Context) -> dict:
+    """msgbuffer's other read routes (the peer has none of them), each alone under wrk -c32."""
+    _fresh(system)
+    system.queue_raw(READ_ROWS)
+    system.start_worker(wait=False)
+    wait_until(lambda: system.persisted_counter() >= READ_ROWS, timeout=120, what=f"{READ_ROWS} rows")
+    with psycopg.connect(env.dsn(system.database)) as conn:
+        stored = conn.execute(f"SELECT message_id FROM {system.table} LIMIT 1").fetchone()[0]
+    system.start_web()
+    out = {}
+    for name, path in (("detail", f"/messages/{stored}"), ("queue_status", "/queue/status"), ("metrics", "/metrics")):
+        result = loadgen.wrk_post(system.url + path, seconds=opts.seconds(8, 4), connections=32, script=GET_ROUTE_LUA)
+        bad = result["non2xx"] + result["err_read"] + result["err_timeout"]
+        out |= {f"{name}_rps": result["rps"], f"{name}_p99_ms": result["p99_ms"], f"{name}_errors": bad}
+    system.stop_all()
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Latency accepted -> committed
 # ---------------------------------------------------------------------------
@@ -420,6 +438,9 @@ FIGURES = (
            (Metric("messages_rps", "req/s", True, ">= 5x peer", _ratio_at_least(5)), Metric("messages_p99_ms", "ms", False, "<= 100 ms", _at_most(100)),
             Metric("messages_errors", "", False), Metric("health_rps", "req/s", True, ">= 1x peer", _ratio_at_least(1)),
             Metric("health_p99_ms", "ms", False, "<= 100 ms", _at_most(100)), Metric("health_errors", "", False)), default=False),
+    Figure("other_reads", "other read routes, wrk -t2 -c32", "5k rows stored, then wrk -t2 -c32 -d8s on GET /messages/<a stored id>, /queue/status, /metrics in turn",
+           tuple(Metric(f"{name}_{what}", unit, what == "rps") for name in ("detail", "queue_status", "metrics")
+                 for what, unit in (("rps", "req/s"), ("p99_ms", "ms"), ("errors", ""))), with_peer=False, default=False),
     Figure("e2e", "accepted -> committed at 1,000 msg/s", "paced 1,000 req/s for 15 s, rows' inserted_at - created_at after a 2 s warm-up",
            (Metric("p99_ms", "ms", False, "<= 150 ms", _at_most(150)), Metric("p50_ms", "ms", False), Metric("stats_p99_ms", "ms", False),
             Metric("avg_batch", "msgs", True, ">= 45", _at_least(45)), Metric("http_p99_ms", "ms", False), Metric("web_rss_mib", "MiB", False))),
@@ -440,5 +461,5 @@ FIGURES = (
            slow=True, default=False),
 )
 
-RUNS = {"reads": reads, "tabs": tabs, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
+RUNS = {"reads": reads, "other_reads": other_reads, "tabs": tabs, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
         "sigkill": sigkill, "soak": soak}

@@ -1,5 +1,6 @@
-"""The read routes every open dashboard polls (GET /health, GET /messages, GET
-/queue/status), served ahead of Django's request cycle like ingest.
+"""The read routes (GET /health, /messages, /messages/<id>, /queue/status, /metrics),
+served ahead of Django's request cycle like ingest: what every open dashboard polls, what
+a client asks about the message it sent, what Prometheus scrapes.
 
 Why: through Django's ASGI handler each request makes about seven thread hops through
 MiddlewareMixin middleware and the request signals, and answered ~250 req/s on /health
@@ -27,27 +28,51 @@ import functools
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.http import HttpResponse
+from django.urls import Resolver404, get_resolver
 
 from . import access, edge, middleware, views
 from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
 
-CACHE_ENTRIES = 256  # distinct query strings kept; a client varying them gets no more
+CACHE_ENTRIES = 256  # distinct paths and query strings kept; a client varying them gets no more
 
-# path -> (the answer for a caller who may read, the answer for one who may not or None
-# for a refusal), and whether they are sync (run in a thread that recycles its connection)
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    refusal: Callable  # async (request) -> the 401/403 for a caller who may not, or None
+    answer: Callable  # (request, **the URL's kwargs) -> the answer for a caller who may
+    partial: Callable | None  # the answer for one who may not (/health's status), or None: the refusal
+    sync: bool  # run in a thread that recycles its database connection
+
+
+# Keyed by the view Django's URLconf resolves the path to, so the paths, their converters
+# (<uuid:message_id>) and the catch-all 404 stay urls.py's alone.
 ROUTES = {
-    "/health": (views.health_answer, functools.partial(views.health_answer, full=False), True),
-    "/messages": (views.messages_answer, None, False),
-    "/queue/status": (views.queue_status_answer, None, True),
+    views.health: Route(access.read_refusal, views.health_answer, functools.partial(views.health_answer, full=False), True),
+    views.messages_collection: Route(access.read_refusal, views.messages_answer, None, False),
+    views.message_detail: Route(access.read_refusal, views.message_detail_answer, None, True),
+    views.queue_status: Route(access.read_refusal, views.queue_status_answer, None, True),
+    views.metrics: Route(access.metrics_refusal, views.metrics_answer, None, True),
 }
-POLLED_PATHS = frozenset(ROUTES)
 
-# (path, query string, whether the caller may read) -> (expiry, answer)
+
+def route_for(path: str) -> tuple[Route, dict] | None:
+    """The fast route for a GET of `path`, with the URL's kwargs; None: Django serves it."""
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return None
+    route = ROUTES.get(match.func)
+    return (route, match.kwargs) if route is not None else None
+
+
+# (path, query string, whether the caller may) -> (expiry, answer)
 CacheKey = tuple[str, bytes, bool]
 _cache: "OrderedDict[CacheKey, tuple[float, HttpResponse]]" = OrderedDict()
 _refreshing: "dict[CacheKey, asyncio.Future]" = {}
@@ -62,23 +87,23 @@ def _copy(response: HttpResponse) -> HttpResponse:
     return fresh
 
 
-async def _view_response(request, path: str, may_read: bool) -> HttpResponse:
-    full, partial, sync = ROUTES[path]
-    view = full if may_read else partial
+async def _view_response(request, route: Route, kwargs: dict, may: bool) -> HttpResponse:
+    view = route.answer if may else route.partial
     try:
-        return await (database_sync_to_async(view)(request) if sync else view(request))
+        return await (database_sync_to_async(view)(request, **kwargs) if route.sync else view(request, **kwargs))
     except Exception as exc:  # as Django's middleware and handler500 would answer
         response = middleware.response_for_database_error(exc, request)
         if response is None:
-            log.exception("GET %s failed", path)
+            log.exception("GET %s failed", request.path)
             response = views.server_error(request)
         return response
 
 
-async def polled_response(request, path: str, query_string: bytes) -> HttpResponse:
-    refusal = await access.read_refusal(request)
-    if refusal is not None and ROUTES[path][1] is None:
+async def polled_response(request, route: Route, kwargs: dict, query_string: bytes) -> HttpResponse:
+    refusal = await route.refusal(request)
+    if refusal is not None and route.partial is None:
         return refusal
+    path = request.path
     key = (path, query_string, refusal is None)
     cached = _cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
@@ -88,13 +113,13 @@ async def polled_response(request, path: str, query_string: bytes) -> HttpRespon
     # shield: a client that hangs up does not cancel the answer the others wait for.
     refresh = _refreshing.get(key)
     if refresh is None:
-        refresh = _refreshing[key] = asyncio.ensure_future(_refresh(request, path, key))
+        refresh = _refreshing[key] = asyncio.ensure_future(_refresh(request, route, kwargs, key))
     return _copy(await asyncio.shield(refresh))
 
 
-async def _refresh(request, path: str, key: CacheKey) -> HttpResponse:
+async def _refresh(request, route: Route, kwargs: dict, key: CacheKey) -> HttpResponse:
     try:
-        response = await _view_response(request, path, key[2])
+        response = await _view_response(request, route, kwargs, key[2])
         _cache[key] = (time.monotonic() + msgbuffer_settings().READ_CACHE_SECONDS, response)
         _cache.move_to_end(key)
         while len(_cache) > CACHE_ENTRIES:
@@ -110,9 +135,9 @@ def forget_cached_reads() -> None:
 
 
 class PolledReadsASGIApp:
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope, receive, send, route: Route, kwargs: dict) -> None:
         async def respond(request) -> HttpResponse:
             edge.attach_session(request)  # a dashboard's polls come with its staff session
-            return await polled_response(request, scope["path"], scope.get("query_string", b""))
+            return await polled_response(request, route, kwargs, scope.get("query_string", b""))
 
         await edge.serve(scope, send, respond)

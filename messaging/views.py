@@ -137,10 +137,11 @@ async def message_detail(request: HttpRequest, message_id) -> JsonResponse:
     refusal = await access.read_refusal(request)
     if refusal is not None:
         return refusal
-    return await database_sync_to_async(_message_detail)(message_id)
+    return await database_sync_to_async(message_detail_answer)(request, message_id)
 
 
-def _message_detail(message_id) -> JsonResponse:
+def message_detail_answer(request: HttpRequest, message_id) -> JsonResponse:
+    """GET /messages/<id> for a caller who may read."""
     try:
         status = selectors.message_status(message_id)
     except redis.RedisError:
@@ -209,10 +210,11 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     refusal = await access.metrics_refusal(request)
     if refusal is not None:
         return refusal
-    return await database_sync_to_async(_metrics)()
+    return await database_sync_to_async(metrics_answer)(request)
 
 
-def _metrics() -> HttpResponse:
+def metrics_answer(request: HttpRequest) -> HttpResponse:
+    """GET /metrics for a caller who may scrape."""
     try:
         body = metrics_exposition()
     except redis.RedisError:

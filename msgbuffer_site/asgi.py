@@ -16,7 +16,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from dashboard.routing import websocket_application  # noqa: E402
 from messaging.ingest import INGEST_PATHS, IngestASGIApp  # noqa: E402
-from messaging.polled_reads import POLLED_PATHS, PolledReadsASGIApp  # noqa: E402
+from messaging.polled_reads import PolledReadsASGIApp, route_for  # noqa: E402
 
 ingest_http = IngestASGIApp()
 polled_reads_http = PolledReadsASGIApp()
@@ -27,10 +27,9 @@ async def http_application(scope, receive, send):
     # bench/ingest_routes.py for why and by how much.
     if scope["method"] == "POST" and scope["path"] in INGEST_PATHS:
         return await ingest_http(scope, receive, send)
-    # What every open dashboard polls, likewise (messaging/polled_reads.py); HEAD and the
-    # rest stay with Django.
-    if scope["method"] == "GET" and scope["path"] in POLLED_PATHS:
-        return await polled_reads_http(scope, receive, send)
+    # The read routes, likewise (messaging/polled_reads.py); HEAD and the rest stay with Django.
+    if scope["method"] == "GET" and (fast := route_for(scope["path"])) is not None:
+        return await polled_reads_http(scope, receive, send, *fast)
     return await django_http(scope, receive, send)
 
 
