@@ -10,7 +10,9 @@ hop: they are pure functions of the request and settings) in the order Django ru
    the Host first, as Django does).
 2. request.get_host(): ALLOWED_HOSTS, where CommonMiddleware checks it, so a foreign
    Host is a 400 before any API key is looked at.
-3. The response gets CommonMiddleware's Content-Length, then passes XFrameOptionsMiddleware, django-cors-headers' CorsMiddleware and
+3. The response gets CommonMiddleware's Content-Length, then passes XFrameOptionsMiddleware,
+   the Content-Security-Policy middleware (HTML only, so nothing on these JSON answers:
+   msgbuffer_site/content_security.py), django-cors-headers' CorsMiddleware and
    SecurityMiddleware's process_response, innermost first.
 
 tests/test_edge_conformance.py sends the same hostile requests through this edge and
@@ -32,6 +34,8 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import get_resolver
 
+from msgbuffer_site.content_security import PageCSPMiddleware
+
 log = logging.getLogger("django.security.DisallowedHost")
 
 
@@ -40,9 +44,10 @@ def _never_called(request):  # the edge calls the middleware's hooks, not the ch
 
 
 @cache
-def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMiddleware]:
+def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMiddleware, PageCSPMiddleware]:
     # SecurityMiddleware reads its settings once, in __init__: rebuilt when settings change.
-    return SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called)
+    return (SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called),
+            PageCSPMiddleware(_never_called))
 
 
 @receiver(setting_changed)
@@ -58,7 +63,7 @@ def edge_request(scope: dict) -> HttpRequest:
 
 def edge_refusal(request: HttpRequest) -> HttpResponseBase | None:
     """What Django answers before any view runs, or None to go on."""
-    security, cors, _ = _middleware()
+    security, cors, _, _ = _middleware()
     try:
         redirect = security.process_request(request)
     except DisallowedHost as exc:
@@ -82,11 +87,12 @@ def _bad_request(request: HttpRequest, exc: DisallowedHost) -> HttpResponseBase:
 
 def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """The view's response with every header Django's middleware would add."""
-    security, cors, xframe = _middleware()
+    security, cors, xframe, csp = _middleware()
     if not response.has_header("Content-Length"):
         # What CommonMiddleware adds (without it the server would answer chunked).
         response.headers["Content-Length"] = str(len(response.content))
     response = xframe.process_response(request, response)
+    response = csp.process_response(request, response)
     response = cors.add_response_headers(request, response)
     return security.process_response(request, response)
 
