@@ -10,6 +10,7 @@ class MessagingConfig(AppConfig):
 
     def ready(self):
         checks.register(check_msgbuffer_settings, "msgbuffer")
+        checks.register(check_login_throttling, "msgbuffer")
 
 
 def check_msgbuffer_settings(app_configs=None, **kwargs):
@@ -68,4 +69,20 @@ def _check_database_connections():
                 hint="Set OPTIONS['pool'] (psycopg[pool]); settings.py does it from DATABASE_POOL_* .",
                 id="msgbuffer.W002",
             ))
+    return found
+
+
+def check_login_throttling(app_configs=None, **kwargs):
+    """django-axes takes any number; these would turn admin login throttling off or make
+    every mistyped password a lockout."""
+    from django.conf import settings
+
+    found = []
+    if settings.AXES_FAILURE_LIMIT < 2:
+        found.append(checks.Error("AXES_FAILURE_LIMIT must be at least 2 failed logins.", id="msgbuffer.E020"))
+    if settings.AXES_COOLOFF_TIME.total_seconds() <= 0:
+        found.append(checks.Error(
+            "AXES_COOLOFF_SECONDS must be a positive number of seconds; a lockout would otherwise end at once.",
+            id="msgbuffer.E021",
+        ))
     return found

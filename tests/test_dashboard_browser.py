@@ -10,6 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -24,6 +28,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = settings.VAR_DIR / "screenshots" / "dashboard.png"
+# Records every Content-Security-Policy violation of the page (Playwright's init scripts
+# run outside the page's policy). Chromium also logs each one as a console error.
+RECORD_CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (event) => window.cspViolations.push(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`));
+"""
 
 
 @pytest.fixture
@@ -42,6 +53,10 @@ class Dashboard:
     page: object
     web: subprocess.Popen
     errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+    policy: str = ""  # the page's Content-Security-Policy header
+
+    def csp_violations(self) -> list[str]:
+        return self.page.evaluate("window.cspViolations")
 
 
 @pytest.fixture
@@ -51,9 +66,17 @@ def dashboard(browser, processes, web_port):
     opened = Dashboard(page=browser.new_page(viewport={"width": 1440, "height": 1000}), web=processes.web(web_port))
     opened.page.on("console", lambda message: opened.errors.append(f"console: {message.text}") if message.type == "error" else None)
     opened.page.on("pageerror", lambda error: opened.errors.append(f"page error: {error}"))
-    opened.page.goto(f"http://127.0.0.1:{web_port}/")
+    opened.page.add_init_script(RECORD_CSP_VIOLATIONS)
+    opened.policy = opened.page.goto(f"http://127.0.0.1:{web_port}/").headers.get("content-security-policy", "")
     yield opened
     opened.page.close()
+
+
+def until(page, expression: str, *, timeout_ms: int) -> None:
+    """Wait until `expression` is true in the page. Not page.wait_for_function: that
+    compiles its predicate with eval inside the page, which the page's policy (no
+    'unsafe-eval') refuses; page.evaluate goes through the DevTools protocol instead."""
+    wait_for(lambda: page.evaluate(expression), timeout=timeout_ms / 1000, message=expression)
 
 
 def figure(page, element_id: str) -> float:
@@ -72,11 +95,11 @@ def test_dashboard__sixty_messages_posted__cards_chart_and_feed_move(dashboard, 
     answer = httpx.post(f"http://127.0.0.1:{web_port}/messages/bulk", json={"messages": messages}, timeout=10)
     assert answer.status_code == 202
 
-    page.wait_for_function("Number(document.getElementById('total-messages').dataset.value) === 60", timeout=15_000)
-    page.wait_for_function("Number(document.getElementById('throughput-chart').dataset.peak) > 0", timeout=15_000)
+    until(page, "Number(document.getElementById('total-messages').dataset.value) === 60", timeout_ms=15_000)
+    until(page, "Number(document.getElementById('throughput-chart').dataset.peak) > 0", timeout_ms=15_000)
     assert int(page.get_attribute("#throughput-chart", "data-points")) > points_before
     assert page.get_attribute("#throughput-chart .chart-line", "d").count("L") > 1
-    page.wait_for_function("document.getElementById('total-messages').textContent.trim() === '60'", timeout=5_000)  # the count-up settles
+    until(page, "document.getElementById('total-messages').textContent.trim() === '60'", timeout_ms=5_000)  # the count-up settles
     assert figure(page, "total-batches") >= 2  # 50 at once, the last 10 after the flush interval
 
     # The burst control: its ids enter the feed as queued and turn persisted with their batch.
@@ -86,15 +109,18 @@ def test_dashboard__sixty_messages_posted__cards_chart_and_feed_move(dashboard, 
     burst_ids = response.value.json()["message_ids"]
     assert len(burst_ids) == 10
     statuses = "ids => ids.map(id => document.querySelector(`#feed li[data-id='${id}']`)?.dataset.status)"
-    page.wait_for_function(f"({statuses})({burst_ids!r}).every(s => s === 'queued' || s === 'persisted')", timeout=5_000)
-    page.wait_for_function(f"({statuses})({burst_ids!r}).every(s => s === 'persisted')", timeout=15_000)
-    page.wait_for_function("Number(document.getElementById('total-messages').dataset.value) === 70", timeout=10_000)
+    until(page, f"({statuses})({burst_ids!r}).every(s => s === 'queued' || s === 'persisted')", timeout_ms=5_000)
+    until(page, f"({statuses})({burst_ids!r}).every(s => s === 'persisted')", timeout_ms=15_000)
+    until(page, "Number(document.getElementById('total-messages').dataset.value) === 70", timeout_ms=10_000)
     filled = "ids => ids.every(id => document.querySelector(`#feed li[data-id='${id}'][data-filled]`))"
-    page.wait_for_function(f"({filled})({burst_ids!r})", timeout=10_000)  # GET /messages filled in their content
+    until(page, f"({filled})({burst_ids!r})", timeout_ms=10_000)  # GET /messages filled in their content
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert dashboard.errors == []
+    # The socket, the polls and the burst all ran under the strict policy, which blocked nothing.
+    assert "script-src 'self'" in dashboard.policy and "connect-src 'self'" in dashboard.policy
+    assert dashboard.csp_violations() == []
 
 
 def test_dashboard__web_process_restarted__page_reconnects_by_itself(dashboard, processes, web_port):
@@ -109,8 +135,7 @@ def test_dashboard__web_process_restarted__page_reconnects_by_itself(dashboard, 
     # The first retry comes about 3 s after the drop, then 6 s later: well inside this.
     page.wait_for_selector('#connection-badge[data-state="connected"]', timeout=30_000)
     updated = page.inner_text("#last-update")
-    page.wait_for_function(f"document.getElementById('last-update').textContent !== {updated!r}", timeout=5_000)
-
+    until(page, f"document.getElementById('last-update').textContent !== {updated!r}", timeout_ms=5_000)
 
 
 @pytest.fixture
@@ -147,3 +172,37 @@ def test_dashboard__production_staff_login__polls_and_burst_pass_auth_and_csrf(o
     assert len(response.value.json()["message_ids"]) == 10
     assert refused == [] and errors == []
     page.close()
+
+
+@pytest.fixture
+def staff_session() -> str:
+    """A staff session in the tests' database (made before Playwright's loop starts: the ORM
+    refuses to run inside one)."""
+    client = Client()
+    client.force_login(get_user_model().objects.create_user(username="csp-operator", is_staff=True, is_superuser=True))
+    return client.cookies["sessionid"].value
+
+
+def test_admin__login_and_rq_pages__no_csp_violation(staff_session, browser, processes, web_port):
+    processes.web(web_port)
+    base = f"http://127.0.0.1:{web_port}"
+    anonymous, staff = browser.new_context(), browser.new_context()
+    staff.add_cookies([{"name": "sessionid", "value": staff_session, "url": base}])
+    errors = []
+    visited = {}
+    for context, path in ((anonymous, "/admin/login/"), (staff, "/admin/"), (staff, "/admin/rq/queues/0/"),
+                          (staff, "/admin/messaging/message/"), (staff, "/docs")):
+        page = context.new_page()
+        # Admin pages link no favicon: the browser's own /favicon.ico try is a 404, not an error of the page.
+        page.on("console", lambda message: errors.append(f"{path}: {message.text}")
+                if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico") else None)
+        page.add_init_script(RECORD_CSP_VIOLATIONS)
+        response = page.goto(base + path)
+        page.wait_for_load_state("load")
+        visited[path] = (response.status, bool(response.headers.get("content-security-policy")), page.evaluate("window.cspViolations"))
+        page.close()
+    anonymous.close()
+    staff.close()
+
+    assert visited == {path: (200, True, []) for path in visited}
+    assert errors == []

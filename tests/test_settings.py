@@ -178,8 +178,47 @@ def test_cors__allowed_origins_from_environment__comma_separated_list(tmp_path):
     assert found == {"CORS_ALLOWED_ORIGINS": ["https://app.example.com", "https://admin.example.com"]}
 
 
-def test_cors__nothing_set__localhost_3000_only(tmp_path):
+def test_cors__debug_on_nothing_set__localhost_3000_only(tmp_path):
     assert settings_with(tmp_path, "CORS_ALLOWED_ORIGINS", DJANGO_DEBUG="1") == {"CORS_ALLOWED_ORIGINS": ["http://localhost:3000"]}
+
+
+def test_cors__debug_off_nothing_set__no_origin_allowed(tmp_path):
+    assert settings_with(tmp_path, "CORS_ALLOWED_ORIGINS", **production_env()) == {"CORS_ALLOWED_ORIGINS": []}
+
+
+def test_cors__debug_off_nothing_set__preflight_from_localhost_3000_gets_no_cors_headers(tmp_path):
+    code = """
+        import json, os
+        os.environ["DJANGO_SETTINGS_MODULE"] = "msgbuffer_site.settings"
+        import django
+        django.setup()
+        from django.test import Client
+        response = Client(HTTP_HOST="example.com").options(
+            "/messages", secure=True, HTTP_ORIGIN="http://localhost:3000", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+        print(json.dumps({k.lower(): v for k, v in response.headers.items()}))
+    """
+    result = run_python(code, tmp_path, **production_env(REDIS_URL=settings.REDIS_URL))
+    assert result.returncode == 0, result.stderr
+    headers = json.loads(result.stdout.splitlines()[-1])
+    assert "access-control-allow-origin" not in headers
+
+
+# ---------------------------------------------------------------------------
+# Admin login throttling (django-axes)
+# ---------------------------------------------------------------------------
+def test_login_throttling__nothing_set__ten_failures_and_fifteen_minutes(tmp_path):
+    found = settings_with(tmp_path, "AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME", **production_env())
+
+    assert found == {"AXES_FAILURE_LIMIT": 10, "AXES_COOLOFF_TIME": "0:15:00"}
+
+
+def test_login_throttling__values_that_turn_it_off__refused_by_system_check(tmp_path):
+    result = run_python("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'msgbuffer_site.settings'; django.setup();"
+                        "from django.core.management import call_command; call_command('check')",
+                        tmp_path, **production_env(AXES_FAILURE_LIMIT="1", AXES_COOLOFF_SECONDS="0"))
+
+    assert result.returncode != 0
+    assert "msgbuffer.E020" in result.stderr and "msgbuffer.E021" in result.stderr
 
 
 # ---------------------------------------------------------------------------

@@ -33,7 +33,8 @@ SPEC_FIELDS = (
     "avg_batch_size", "batch_threshold", "batch_progress", "batch_progress_percent", "batches_ready", "in_flight",
     "dead_letters", "avg_latency_ms", "p95_latency_ms", "p99_latency_ms", "workers",
 )
-SAME_ORIGIN = [(b"origin", b"http://localhost:8000")]
+# What a browser sends from a page on the site itself: its Host, and the page's origin.
+SAME_ORIGIN = [(b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
 # The default tick (SPEC §2), pinned so an MSGBUFFER_STATS_INTERVAL in the environment
 # cannot change what the cadence test checks.
 DEFAULT_TICK = override_settings(MSGBUFFER={**settings.MSGBUFFER, "STATS_INTERVAL": 0.5})
@@ -191,17 +192,65 @@ async def test_stats_socket__unknown_or_malformed_message__ignored_and_still_ans
 # ---------------------------------------------------------------------------
 # Origins
 # ---------------------------------------------------------------------------
+async def origin_admitted(origin: bytes, *, host: bytes = b"localhost:8000", scheme: str = "ws",
+                          extra: list[tuple[bytes, bytes]] = ()) -> bool:
+    client = WebsocketCommunicator(application, "/ws/stats", headers=[(b"host", host), (b"origin", origin), *extra])
+    client.scope["scheme"] = scheme  # what uvicorn puts in the scope (wss behind a TLS proxy it trusts)
+    accepted, _ = await client.connect(timeout=5)
+    with contextlib.suppress(asyncio.CancelledError):
+        await client.disconnect()
+    return accepted
+
+
 @override_settings(ALLOWED_HOSTS=["localhost", "127.0.0.1"])
 async def test_stats_socket__foreign_origin__refused():
-    refused = communicator(headers=[(b"origin", b"http://evil.example")])
-    accepted, _ = await refused.connect(timeout=5)
-    await refused.disconnect()
+    assert await origin_admitted(b"http://evil.example") is False
+    assert await origin_admitted(b"http://127.0.0.1:8000", host=b"127.0.0.1:8000") is True
 
-    allowed = communicator(headers=[(b"origin", b"http://127.0.0.1:8000")])
-    accepted_same_host, _ = await allowed.connect(timeout=5)
-    await allowed.disconnect()
 
-    assert (accepted, accepted_same_host) == (False, True)
+@DASHBOARD_AUTH
+@override_settings(ALLOWED_HOSTS=["localhost", "127.0.0.1"])
+async def test_stats_socket__staff_session_from_another_port_or_scheme__refused():
+    # A staff member's browser carries their cookie to any page's socket: only the site's
+    # own origin (scheme, host and port) may use it.
+    staff = [(b"cookie", await sync_to_async(session_cookie)(staff=True))]
+
+    assert await origin_admitted(b"http://localhost:8000", extra=staff) is True
+    assert await origin_admitted(b"http://localhost:3000", extra=staff) is False
+    assert await origin_admitted(b"http://localhost", extra=staff) is False
+    assert await origin_admitted(b"https://localhost:8000", extra=staff) is False
+    assert await origin_admitted(b"http://127.0.0.1:8000", extra=staff) is False  # another host, though allowed
+    assert await origin_admitted(b"null", extra=staff) is False
+
+
+@override_settings(ALLOWED_HOSTS=["localhost"])
+async def test_stats_socket__no_origin_or_foreign_host__refused():
+    no_origin = WebsocketCommunicator(application, "/ws/stats", headers=[(b"host", b"localhost:8000")])
+    accepted, _ = await no_origin.connect(timeout=5)
+
+    assert accepted is False
+    # The Host must be allowed too: an attacker's DNS name pointing here is not the site.
+    assert await origin_admitted(b"http://evil.example:8000", host=b"evil.example:8000") is False
+
+
+@override_settings(ALLOWED_HOSTS=["msgbuffer.example"], SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+async def test_stats_socket__behind_tls_proxy__https_page_origin_admitted():
+    host = b"msgbuffer.example"
+    assert await origin_admitted(b"https://msgbuffer.example", host=host, scheme="wss") is True
+    assert await origin_admitted(b"http://msgbuffer.example", host=host, scheme="wss") is False
+    # A proxy that speaks plain HTTP to uvicorn but says so in X-Forwarded-Proto, as Django reads it.
+    forwarded = [(b"x-forwarded-proto", b"https")]
+    assert await origin_admitted(b"https://msgbuffer.example", host=host, extra=forwarded) is True
+
+
+@override_settings(ALLOWED_HOSTS=["msgbuffer.example"],
+                   CSRF_TRUSTED_ORIGINS=["https://ops.msgbuffer.example", "https://*.dash.example"])
+async def test_stats_socket__csrf_trusted_origins__admitted_as_django_admits_their_posts():
+    host = b"msgbuffer.example"
+    assert await origin_admitted(b"https://ops.msgbuffer.example", host=host) is True
+    assert await origin_admitted(b"https://eu.dash.example", host=host) is True
+    assert await origin_admitted(b"http://ops.msgbuffer.example", host=host) is False
+    assert await origin_admitted(b"https://ops.msgbuffer.example:8443", host=host) is False
 
 
 # ---------------------------------------------------------------------------
