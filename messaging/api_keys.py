@@ -1,24 +1,40 @@
 """API keys: issue, revoke, and check a presented key on the ingest path.
 
-The check runs per request, so each web process remembers what it learned about a
-digest for CACHE_SECONDS (known or unknown alike, so random keys cannot hammer the
-database); a revoked key stops working within that time everywhere.
+A key is signed (issue 9): `mbk_<random token>.<tag>`, the tag being Django's
+`signing.Signer` HMAC over the rest, keyed by SECRET_KEY (or one of SECRET_KEY_FALLBACKS,
+so rotating SECRET_KEY does not lock every client out). A key we did not issue is refused
+by its tag alone: no cache, no database query, no Redis.
+
+A key whose tag is good is then looked up by digest, to know it is still live; each web
+process remembers what it learned about a digest for CACHE_SECONDS, so a revoked key
+stops working within that time everywhere.
+
+Keys issued before signing (`mb_<token>`, no tag) keep working through that lookup, as
+long as any of them is live (asked once per CACHE_SECONDS): upgrading must not cut off
+every client. While one is, an attacker's random `mb_` keys cost a query each, bounded
+per client address by auth_throttle.py; once the operator has replaced and revoked them,
+they cost nothing either.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
+from django.core import signing
 from django.db import DatabaseError
 from django.utils import timezone
 
 from .models import ApiKey
 
-KEY_PREFIX = "mb_"
+KEY_PREFIX = "mbk_"  # signed keys
+LEGACY_PREFIX = "mb_"  # unsigned keys, issued before issue 9
+_LEGACY_SHAPE = re.compile(r"mb_[A-Za-z0-9_-]{43}")  # LEGACY_PREFIX + secrets.token_urlsafe(32)
+SIGNING_SALT = "msgbuffer.api_keys"
 CACHE_SECONDS = 10.0
 CACHE_ENTRIES = 10_000
 
@@ -32,9 +48,23 @@ def digest_of(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _signer() -> signing.Signer:
+    # Built per call: it reads SECRET_KEY and SECRET_KEY_FALLBACKS when made.
+    return signing.Signer(salt=SIGNING_SALT, sep=".", algorithm="sha256")
+
+
+def issued_by_us(raw_key: str) -> bool:
+    """Whether the key's tag was made with our SECRET_KEY (or a fallback)."""
+    try:
+        _signer().unsign(raw_key)
+    except signing.BadSignature:
+        return False
+    return True
+
+
 def api_key_create(*, name: str) -> tuple[ApiKey, str]:
     """Create a key; returns it with the raw key, which is never stored nor shown again."""
-    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    raw = _signer().sign(KEY_PREFIX + secrets.token_urlsafe(32))
     key = ApiKey.objects.create(name=name, prefix=raw[:10], digest=digest_of(raw))
     return key, raw
 
@@ -46,6 +76,7 @@ def api_key_revoke(*, key: ApiKey) -> None:
 
 
 _cache: "OrderedDict[str, tuple[float, int | None]]" = OrderedDict()
+_legacy_live = [0.0, True]  # [until (monotonic), any unsigned key live]; unknown counts as yes
 
 
 def _lookup(digest: str) -> int | None:
@@ -59,7 +90,10 @@ async def api_key_check(authorization: str | None) -> KeyCheck:
     scheme, _, raw = authorization.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         return KeyCheck(None)
-    digest = digest_of(raw.strip())
+    raw = raw.strip()
+    if not issued_by_us(raw) and not (_LEGACY_SHAPE.fullmatch(raw) and await _legacy_keys_live()):
+        return KeyCheck(None)  # not a key we issued: refused without a lookup
+    digest = digest_of(raw)
     now = time.monotonic()
     cached = _cache.get(digest)
     if cached is not None and cached[0] > now:
@@ -78,5 +112,25 @@ async def api_key_check(authorization: str | None) -> KeyCheck:
     return KeyCheck(key_id)
 
 
+def _any_legacy_key_live() -> bool:
+    return ApiKey.objects.filter(revoked_at__isnull=True, prefix__startswith=LEGACY_PREFIX).exists()
+
+
+async def _legacy_keys_live() -> bool:
+    until, live = _legacy_live
+    now = time.monotonic()
+    if until > now:
+        return live
+    # Claimed before the query: requests arriving meanwhile use the last answer rather
+    # than each asking the database again.
+    _legacy_live[0] = now + CACHE_SECONDS
+    try:
+        _legacy_live[1] = await database_sync_to_async(_any_legacy_key_live)()
+    except DatabaseError:
+        pass  # keep the last answer; the lookup that follows copes with the database away
+    return _legacy_live[1]
+
+
 def forget_cached_keys() -> None:
     _cache.clear()
+    _legacy_live[:] = [0.0, True]

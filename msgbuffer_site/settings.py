@@ -46,6 +46,10 @@ if not SECRET_KEY:
     SECRET_KEY = INSECURE_DEV_SECRET_KEY
 elif not DEBUG and (SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure")):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY is a development key; set a real one in production.")
+# Old keys still accepted when checking signatures, after a rotation: sessions, and the API
+# keys, which are signed with SECRET_KEY (messaging/api_keys.py) and stop working once the
+# key that signed them is neither SECRET_KEY nor listed here.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
 

@@ -1,0 +1,96 @@
+"""API keys carry a signature (messaging/api_keys.py, issue 9): a key we did not issue is
+refused without a database query; keys from before signing keep working while live;
+rotating SECRET_KEY keeps keys working through SECRET_KEY_FALLBACKS."""
+from __future__ import annotations
+
+import secrets
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core import signing
+from django.test import override_settings
+
+from messaging import api_keys
+from messaging.models import ApiKey
+from tests.support import ROOT, child_env, wait_for
+
+JSON = {"Content-Type": "application/json"}
+VALID = {"user_id": 1, "channel_id": 2, "content": "hello"}
+OTHER_SECRET = "another-deployments-secret-key-0123456789abcdef"
+
+
+def legacy_key() -> str:
+    """A key as api_key_create made them before signing."""
+    return api_keys.LEGACY_PREFIX + secrets.token_urlsafe(32)
+
+
+def forged_keys(n: int) -> list[str]:
+    """Keys that look like ours: right prefix and shape, wrong tag; tags made with another
+    SECRET_KEY; unsigned keys of the old shape; and plain junk."""
+    kinds = [
+        lambda: f"{api_keys.KEY_PREFIX}{secrets.token_urlsafe(32)}.{secrets.token_urlsafe(32)}",
+        lambda: signing.Signer(key=OTHER_SECRET, salt=api_keys.SIGNING_SALT, sep=".").sign(api_keys.KEY_PREFIX + secrets.token_urlsafe(32)),
+        legacy_key,
+        lambda: "mb_" + secrets.token_hex(8),
+    ]
+    return [kinds[i % len(kinds)]() for i in range(n)]
+
+
+@pytest.fixture
+def keys_required():
+    api_keys.forget_cached_keys()
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
+        yield
+    api_keys.forget_cached_keys()
+
+
+async def post(api, raw: str) -> int:
+    return (await api.post("/messages", json=VALID, headers={"Authorization": f"Bearer {raw}"})).status_code
+
+
+@pytest.mark.django_db
+def test_api_key_create__key_carries_its_tag__only_the_digest_stored():
+    key, raw = api_keys.api_key_create(name="client")
+
+    assert raw.startswith(api_keys.KEY_PREFIX) and api_keys.issued_by_us(raw)
+    assert key.digest == api_keys.digest_of(raw) and raw not in (key.prefix, key.digest)
+    body, tag = raw.rsplit(".", 1)
+    assert not api_keys.issued_by_us(f"{body}.{tag[::-1]}")
+    assert not api_keys.issued_by_us(body)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_check__secret_key_rotated__key_works_while_the_old_secret_is_a_fallback(api, keys_required):
+    _, raw = await sync_to_async(api_keys.api_key_create)(name="client")
+    old = settings.SECRET_KEY
+
+    with override_settings(SECRET_KEY=OTHER_SECRET, SECRET_KEY_FALLBACKS=[old]):
+        assert await post(api, raw) == 202
+    with override_settings(SECRET_KEY=OTHER_SECRET, SECRET_KEY_FALLBACKS=[]):
+        assert await post(api, raw) == 401  # the tag, not the cache, decides
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_check__legacy_unsigned_key__works_until_revoked(api, keys_required):
+    raw = legacy_key()
+    key = await ApiKey.objects.acreate(name="old client", prefix=raw[:10], digest=api_keys.digest_of(raw))
+
+    assert await post(api, raw) == 202
+    await sync_to_async(api_keys.api_key_revoke)(key=key)
+    api_keys.forget_cached_keys()  # what admin does; other processes within CACHE_SECONDS
+    assert await post(api, raw) == 401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_check__forged_keys__refused_without_a_lookup(api, keys_required):
+    await sync_to_async(api_keys.api_key_create)(name="signed client")  # no unsigned key is live
+    forged = forged_keys(8)
+
+    assert [await post(api, raw) for raw in forged] == [401] * len(forged)
+    # A lookup leaves its answer in the per-digest cache: none was made.
+    assert not any(api_keys.digest_of(raw) in api_keys._cache for raw in forged)
