@@ -34,6 +34,10 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error(f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.", "E006")
     if not 0 <= conf.READ_CACHE_SECONDS <= 5:
         error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
+    if conf.AUTH_FAILURE_LIMIT < 0:
+        error("MSGBUFFER_AUTH_FAILURE_LIMIT must be 0 (off) or a number of refused keys per window.", "E020")
+    if not 1 <= conf.AUTH_FAILURE_WINDOW <= 3600:
+        error("MSGBUFFER_AUTH_FAILURE_WINDOW must be 1 to 3600 seconds; a throttled client waits out the window.", "E021")
     found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))

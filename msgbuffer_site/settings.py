@@ -244,6 +244,8 @@ MSGBUFFER = {
     "ALLOW_RESET": env_bool("MSGBUFFER_ALLOW_RESET", DEBUG),
     "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
     "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
+    "AUTH_FAILURE_LIMIT": int(os.environ.get("MSGBUFFER_AUTH_FAILURE_LIMIT", "20")),
+    "AUTH_FAILURE_WINDOW": float(os.environ.get("MSGBUFFER_AUTH_FAILURE_WINDOW", "60")),
     "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
 }
 

@@ -94,3 +94,80 @@ async def test_check__forged_keys__refused_without_a_lookup(api, keys_required):
     assert [await post(api, raw) for raw in forged] == [401] * len(forged)
     # A lookup leaves its answer in the per-digest cache: none was made.
     assert not any(api_keys.digest_of(raw) in api_keys._cache for raw in forged)
+
+
+# ---------------------------------------------------------------------------
+# A production-like server (DEBUG off, keys required) and its database's transactions
+# ---------------------------------------------------------------------------
+def manage(url: str, *argv: str) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=child_env(DATABASE_URL=url, **PRODUCTION),
+                            capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout.strip()
+
+
+PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "p" * 50, "DJANGO_SECURE_SSL_REDIRECT": "0", "MSGBUFFER_API_KEYS_REQUIRED": "1"}
+
+
+def transactions(cluster) -> int:
+    """Commits and rollbacks so far in the msgbuffer database. A backend reports its
+    counts when it exits at the latest, so read this with the web process stopped."""
+    with cluster.connect() as conn:
+        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def other_backends(cluster) -> int:
+    """Sessions on the msgbuffer database besides this one (autovacuum's come and go)."""
+    with cluster.connect() as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchone()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("throttle", ["off", "on, an unsigned key live"])
+def test_web__500_requests_with_random_keys__under_50_transactions(private_postgres, processes, web_port, throttle):
+    limit = 20 if throttle.startswith("on") else 0
+    valid = manage(private_postgres.url, "apikey", "create", "client")
+    if limit:
+        # Unsigned keys keep working through a lookup while one is live: the throttle is then
+        # what bounds a key guesser's queries.
+        raw = legacy_key()
+        manage(private_postgres.url, "shell", "-c", "from messaging import api_keys; from messaging.models import ApiKey; "
+               f"ApiKey.objects.create(name='old', prefix={raw[:10]!r}, digest=api_keys.digest_of({raw!r}))")
+    wait_for(lambda: other_backends(private_postgres) == 0, timeout=15, message="the commands' connections closed")
+    before = transactions(private_postgres)
+    web = processes.web(web_port, DATABASE_URL=private_postgres.url, MSGBUFFER_AUTH_FAILURE_LIMIT=str(limit), **PRODUCTION)
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:
+        answers = [client.post("/messages", json=VALID, headers={"Authorization": f"Bearer {raw}"}) for raw in forged_keys(500)]
+    processes.kill(web, signal.SIGTERM)  # its sessions report their counts as they end
+    wait_for(lambda: other_backends(private_postgres) == 0, timeout=15, message="the web process's sessions ended")
+    spent = transactions(private_postgres) - before
+
+    statuses = [answer.status_code for answer in answers]
+    assert spent < 50, f"{spent} transactions for 500 refused keys"
+    if limit:
+        assert statuses == [401] * limit + [429] * (500 - limit)
+        throttled = answers[-1]
+        assert throttled.json()["error"] == "auth_throttled" and throttled.json()["message"]
+        assert 1 <= int(throttled.headers["retry-after"]) <= 60
+    else:
+        assert statuses == [401] * 500
+        assert answers[0].json()["error"] == "unauthorized"
+        # and the key that was issued still works
+        processes.web(web_port, DATABASE_URL=private_postgres.url, **PRODUCTION)
+        assert httpx.post(f"http://127.0.0.1:{web_port}/messages", json=VALID, headers={"Authorization": f"Bearer {valid}"},
+                          timeout=10).status_code == 202
+
+
+@pytest.mark.slow
+def test_web__key_from_apikey_create__accepted__revoked__refused_within_the_cache_lifetime(private_postgres, processes, web_port):
+    processes.web(web_port, DATABASE_URL=private_postgres.url, **PRODUCTION)
+    raw = manage(private_postgres.url, "apikey", "create", "client")
+
+    def status() -> int:
+        return httpx.post(f"http://127.0.0.1:{web_port}/messages", json=VALID, headers={"Authorization": f"Bearer {raw}"},
+                          timeout=10).status_code
+
+    assert status() == 202  # and now cached by the web process
+    manage(private_postgres.url, "apikey", "revoke", "client")
+    wait_for(lambda: status() == 401, timeout=api_keys.CACHE_SECONDS + 5, interval=0.5, message="the revoked key refused")
