@@ -17,6 +17,7 @@ they cost nothing either.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -77,6 +78,7 @@ def api_key_revoke(*, key: ApiKey) -> None:
 
 _cache: "OrderedDict[str, tuple[float, int | None]]" = OrderedDict()
 _legacy_live = [0.0, True]  # [until (monotonic), any unsigned key live]; unknown counts as yes
+_legacy_refresh: "list[asyncio.Future | None]" = [None]
 
 
 def _lookup(digest: str) -> int | None:
@@ -117,20 +119,28 @@ def _any_legacy_key_live() -> bool:
 
 
 async def _legacy_keys_live() -> bool:
-    until, live = _legacy_live
-    now = time.monotonic()
-    if until > now:
-        return live
-    # Claimed before the query: requests arriving meanwhile use the last answer rather
-    # than each asking the database again.
-    _legacy_live[0] = now + CACHE_SECONDS
+    if _legacy_live[0] > time.monotonic():
+        return _legacy_live[1]
+    # One query at a time (as in polled_reads.py): requests arriving while it runs wait
+    # for its answer instead of each asking the database, as a flood of keys would.
+    # shield: a client that hangs up does not cancel the answer the others wait for.
+    if _legacy_refresh[0] is None:
+        _legacy_refresh[0] = asyncio.ensure_future(_refresh_legacy_live())
+    return await asyncio.shield(_legacy_refresh[0])
+
+
+async def _refresh_legacy_live() -> bool:
     try:
         _legacy_live[1] = await database_sync_to_async(_any_legacy_key_live)()
     except DatabaseError:
-        pass  # keep the last answer; the lookup that follows copes with the database away
+        pass  # keep the last answer (at first "live": the lookup that follows copes with the database away)
+    finally:
+        _legacy_live[0] = time.monotonic() + CACHE_SECONDS
+        _legacy_refresh[0] = None
     return _legacy_live[1]
 
 
 def forget_cached_keys() -> None:
     _cache.clear()
     _legacy_live[:] = [0.0, True]
+    _legacy_refresh[0] = None
