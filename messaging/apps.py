@@ -41,6 +41,10 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error(f"MSGBUFFER_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters (got {len(conf.METRICS_TOKEN)}): "
               "it lets anyone who holds it read /metrics. Make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
               "E009")
+    if conf.AUTH_FAILURE_LIMIT < 0:
+        error("MSGBUFFER_AUTH_FAILURE_LIMIT must be 0 (off) or a number of refused keys per window.", "E010")
+    if not 1 <= conf.AUTH_FAILURE_WINDOW <= 3600:
+        error("MSGBUFFER_AUTH_FAILURE_WINDOW must be 1 to 3600 seconds; a throttled client waits out the window.", "E011")
     found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))

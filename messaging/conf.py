@@ -33,6 +33,8 @@ class MsgbufferSettings:
     RATE_LIMIT: int = 5000  # messages per second one API key may send; 0 turns the limit off
     METRICS_TOKEN: str = ""  # a Prometheus scraper's `Authorization: Bearer <token>` for /metrics; "": none
     METRICS_PUBLIC: bool = False  # /metrics answers anyone, even when API keys are required
+    AUTH_FAILURE_LIMIT: int = 20  # refused API keys one client address may present per window; 0 turns the throttle off
+    AUTH_FAILURE_WINDOW: float = 60.0  # seconds; past the limit the address gets 429 until its window ends (auth_throttle.py)
     READ_CACHE_SECONDS: float = 0.5  # a web process reuses its answer to a polled read this long (polled_reads.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
 

@@ -21,7 +21,7 @@ import redis
 from django.http import HttpResponse
 from pydantic import ValidationError
 
-from . import api_keys, buffer, edge, errors, services
+from . import api_keys, auth_throttle, buffer, edge, errors, services
 from .conf import msgbuffer_settings
 from .schemas import BulkIn, MessageIn
 
@@ -112,12 +112,38 @@ def missing_scope(scope: str) -> Reply:
     )
 
 
+def auth_throttled(client: str) -> Reply | None:
+    """The 429 for a client address that presented too many refused keys (auth_throttle.py),
+    or None. The edges ask before reading the body: a throttled client costs no work."""
+    seconds = auth_throttle.retry_after(client)
+    if seconds is None:
+        return None
+    auth_throttle.REFUSED.labels("auth_throttled").inc()
+    return _json_reply(
+        429,
+        errors.error("auth_throttled", f"too many requests with refused API keys from this address; retry in {seconds} s"),
+        [("Retry-After", str(seconds))],
+    )
+
+
 async def handle_ingest(
-    path: str, body: bytes, *, content_type: str | None, idempotency_key: str | None, authorization: str | None = None
+    path: str,
+    body: bytes,
+    *,
+    content_type: str | None,
+    idempotency_key: str | None,
+    authorization: str | None = None,
+    client: str | None = None,
 ) -> Reply:
-    """Validate and queue one POST to /messages or /messages/bulk."""
+    """Validate and queue one POST to /messages or /messages/bulk. `client` (the edges'
+    auth_throttle.client_address) is charged for a refused key."""
     reply = await _handle_ingest(path, body, content_type=content_type, idempotency_key=idempotency_key, authorization=authorization)
-    if reply.status >= 400:
+    if reply.status == 401:
+        # Counted here, not in Redis: a refused key costs no round trip to anything.
+        auth_throttle.REFUSED.labels("unauthorized").inc()
+        if client is not None:
+            auth_throttle.note_refusal(client)
+    elif reply.status >= 400:
         reason = orjson.loads(reply.body).get("error", str(reply.status))
         if reason != "queue_unavailable":  # with Redis away there is nowhere to count it
             await buffer.count_rejected_async(reason)  # /metrics: msgbuffer_ingest_rejected_total{reason}
@@ -174,7 +200,7 @@ class IngestASGIApp:
     async def __call__(self, scope, receive, send) -> None:
         async def respond(request) -> HttpResponse | None:
             try:
-                reply = await self._reply(scope, receive)
+                reply = await self._reply(scope, receive, auth_throttle.client_address(request))
             except Exception:
                 # Never the server's bare text 500: the same JSON answer Django's handler500 gives.
                 log.exception("ingest failed")
@@ -183,7 +209,10 @@ class IngestASGIApp:
 
         await edge.serve(scope, send, respond)
 
-    async def _reply(self, scope, receive) -> Reply | None:
+    async def _reply(self, scope, receive, client: str) -> Reply | None:
+        throttled = auth_throttled(client)
+        if throttled is not None:
+            return throttled
         path = scope["path"]
         headers = {name: value for name, value in scope["headers"]}
         limit = body_limit(path)
@@ -209,4 +238,5 @@ class IngestASGIApp:
             content_type=headers.get(b"content-type", b"").decode("latin-1"),
             idempotency_key=idempotency_key.decode("latin-1") if idempotency_key is not None else None,
             authorization=authorization.decode("latin-1") if authorization is not None else None,
+            client=client,
         )

@@ -37,6 +37,7 @@ _ERRORS = {
     "413": _error("Body over the size limit"),
     "415": _error("Content-Type is not application/json"),
     "422": _error("Schema errors: {error: validation_error, detail: [{field, message, index?}]}"),
+    "429": _error("rate_limited (this key's messages per second) or auth_throttled (too many refused keys from this address); see Retry-After"),
     "503": _error("queue_full (with Retry-After) or queue_unavailable; nothing was accepted"),
 }
 

@@ -27,7 +27,7 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
-from . import access, errors, ingest, selectors, services, simulate
+from . import access, auth_throttle, errors, ingest, selectors, services, simulate
 from .conf import msgbuffer_settings
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import metrics_exposition
@@ -80,6 +80,10 @@ def _declared_length(request: HttpRequest) -> int:
 
 
 async def _ingest(request: HttpRequest) -> HttpResponse:
+    client = auth_throttle.client_address(request)
+    throttled = ingest.auth_throttled(client)
+    if throttled is not None:
+        return throttled.http_response()
     limit = ingest.body_limit(request.path)
     if _declared_length(request) > limit:
         return ingest.too_large(request.path).http_response()
@@ -92,6 +96,7 @@ async def _ingest(request: HttpRequest) -> HttpResponse:
         content_type=request.META.get("CONTENT_TYPE"),
         idempotency_key=request.headers.get("Idempotency-Key"),
         authorization=request.headers.get("Authorization"),
+        client=client,
     )
     return reply.http_response()
 

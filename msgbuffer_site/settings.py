@@ -48,6 +48,10 @@ if not SECRET_KEY:
     SECRET_KEY = INSECURE_DEV_SECRET_KEY
 elif not DEBUG and (SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure")):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY is a development key; set a real one in production.")
+# Old keys still accepted when checking signatures, after a rotation: sessions, and the API
+# keys, which are signed with SECRET_KEY (messaging/api_keys.py) and stop working once the
+# key that signed them is neither SECRET_KEY nor listed here.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
 
@@ -248,6 +252,8 @@ MSGBUFFER = {
     "ALLOW_RESET": env_bool("MSGBUFFER_ALLOW_RESET", DEBUG),
     "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
     "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
+    "AUTH_FAILURE_LIMIT": int(os.environ.get("MSGBUFFER_AUTH_FAILURE_LIMIT", "20")),
+    "AUTH_FAILURE_WINDOW": float(os.environ.get("MSGBUFFER_AUTH_FAILURE_WINDOW", "60")),
     "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
     "METRICS_TOKEN": os.environ.get("MSGBUFFER_METRICS_TOKEN", ""),
     "METRICS_PUBLIC": env_bool("MSGBUFFER_METRICS_PUBLIC", False),

@@ -2,7 +2,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from messaging import buffer, jobs
+from messaging import api_keys, auth_throttle, buffer, jobs
 from messaging.conf import msgbuffer_settings
 from msgbuffer_site.embedded_redis import free_port
 from tests import pgcluster
@@ -11,8 +11,11 @@ from tests.support import Processes
 
 @pytest.fixture(autouse=True)
 def clean_redis():
-    """Every test starts with an empty Redis database and fresh client caches."""
+    """Every test starts with an empty Redis database and fresh client caches (and no
+    client address throttled for the refused keys of earlier tests, nor keys they cached)."""
     buffer.reset_clients()
+    auth_throttle.forget()
+    api_keys.forget_cached_keys()
     msgbuffer_settings.cache_clear()
     jobs._queue.cache_clear()
     client = redis.Redis.from_url(settings.REDIS_URL)

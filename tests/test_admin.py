@@ -294,7 +294,7 @@ def test_api_key_add__superuser__key_shown_once_and_only_its_digest_stored(admin
     response = admin_client_.post("/admin/messaging/apikey/add/", {"name": "load generator", "scopes": ["ingest"]}, follow=True)
 
     assert response.status_code == 200
-    [shown] = re.findall(r"mb_[A-Za-z0-9_-]{20,}", response.content.decode())
+    [shown] = re.findall(r"mbk_[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}", response.content.decode())
     key = ApiKey.objects.get()
     assert key.name == "load generator" and key.is_active and key.scopes == "ingest"
     assert key.digest == api_keys.digest_of(shown) and shown not in (key.digest, key.prefix)
