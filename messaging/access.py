@@ -23,7 +23,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
-from . import api_keys, ingest
+from . import api_keys, auth_throttle, ingest
 from .conf import msgbuffer_settings
 from .models import SCOPES
 
@@ -56,11 +56,20 @@ async def caller(request: HttpRequest, scope: str, *, required: bool) -> Caller:
     session; neither is a 401 when `required`, an anonymous caller otherwise."""
     authorization = request.headers.get("Authorization")
     if authorization:
+        # An address that keeps presenting refused keys is throttled on every route, as on
+        # ingest (auth_throttle.py): before any key work.
+        client = auth_throttle.client_address(request)
+        throttled = ingest.auth_throttled(client)
+        if throttled is not None:
+            return Caller(refusal=throttled.http_response())
         check = await api_keys.api_key_check(authorization)
         if check.key_id is not None:
             if check.allows(scope):
                 return Caller(key_id=check.key_id)
             return Caller(refusal=ingest.missing_scope(scope).http_response())
+        if required:  # a refused key, where keys are required: charged as ingest charges it
+            auth_throttle.REFUSED.labels("unauthorized").inc()
+            auth_throttle.note_refusal(client)
     staff_user_id = await staff_session_user_id(request)
     if staff_user_id is not None:
         return Caller(staff_user_id=staff_user_id)

@@ -67,6 +67,25 @@ async def test_django_view__refused_keys_past_the_limit__429_before_the_body_is_
     assert response["Retry-After"].isdigit()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("method, path", [("GET", "/messages"), ("GET", "/queue/status"), ("GET", "/metrics"),
+                                          ("POST", "/simulate"), ("GET", "/health")])
+async def test_other_routes__refused_keys_past_the_limit__429_there_and_on_ingest(api, clean_redis, throttled_settings, method, path):
+    """Every route that takes a key charges a refused one (access.caller), ahead of Django or not."""
+    for _ in range(LIMIT):
+        answer = await api.request(method, path, json={} if method == "POST" else None, headers=bearer("mbk_guess"))
+        assert answer.status_code == (200 if path == "/health" else 401), answer.text  # /health: status only, anonymous
+
+    throttled = await api.request(method, path, json={} if method == "POST" else None, headers=bearer("mbk_guess"))
+    on_ingest = await api.post("/messages", json=VALID, headers=bearer("mbk_guess"))
+
+    if path == "/health":  # anonymous by contract: a throttled caller still learns healthy or not
+        assert throttled.status_code == 200 and throttled.json() == {"status": "healthy"}
+    else:
+        assert throttled.status_code == 429 and throttled.json()["error"] == "auth_throttled"
+    assert on_ingest.status_code == 429
+
+
 @override_settings(MSGBUFFER={**settings.MSGBUFFER, "AUTH_FAILURE_LIMIT": 2, "AUTH_FAILURE_WINDOW": 60})
 def test_throttle__addresses_are_counted_apart__and_memory_is_bounded():
     for _ in range(2):
