@@ -12,7 +12,6 @@ check, the push, the idempotency record and the flush-job request at once.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -21,7 +20,7 @@ import redis
 from django.http import HttpResponse
 from pydantic import ValidationError
 
-from . import api_keys, buffer, edge, errors, services
+from . import api_keys, buffer, edge, errors, json_body, services
 from .conf import msgbuffer_settings
 from .schemas import BulkIn, MessageIn
 
@@ -60,33 +59,21 @@ def too_large(path: str) -> Reply:
     return _json_reply(413, errors.error("payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {path}"))
 
 
-def _not_json_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(body: bytes):
-    """Parse a UTF-8 JSON body; ValueError (or UnicodeDecodeError) when it is not one."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses lone surrogates such as "\ud800", which are valid JSON; the
-        # standard parser accepts them so that validation can answer 422, not 400. Decode
-        # strictly first: json.loads(bytes) would guess UTF-16/32 and accept NaN.
-        return json.loads(body.decode("utf-8"), parse_constant=_not_json_constant)
-
-
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 
 
 def parse_object(body: bytes) -> tuple[dict | None, Reply | None]:
-    """The body as a JSON object, or the 400 reply that says why it is not one."""
+    """The body as a JSON object (json_body.py's rules), or the 400 reply that says why it
+    is not one."""
     if not body.strip():
         return None, _json_reply(400, errors.error("malformed_json", "the body is empty; send a JSON object"))
     try:
-        data = parse_json(body)
+        data = json_body.parse(body)
     except UnicodeDecodeError:
         return None, _json_reply(400, errors.error("malformed_json", "the body is not valid UTF-8"))
-    except ValueError as exc:
+    except json_body.DuplicateKey as exc:
+        return None, _json_reply(400, errors.error("duplicate_key", f"the body is ambiguous: {exc}"))
+    except ValueError as exc:  # json_body.TooDeep included
         return None, _json_reply(400, errors.error("malformed_json", f"the body is not valid JSON: {exc}"))
     if not isinstance(data, dict):
         kind = _JSON_KINDS.get(type(data), "not an object")
@@ -128,7 +115,7 @@ async def _handle_ingest(
         return too_large(path)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS):
         return _json_reply(400, errors.error("invalid_idempotency_key", f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters"))
-    data, refusal = parse_object(body)
+    data, refusal = await json_body.parse_off_loop(parse_object, body)
     if refusal is not None:
         return refusal
 
