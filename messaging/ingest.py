@@ -73,7 +73,7 @@ def parse_object(body: bytes) -> tuple[dict | None, Reply | None]:
         return None, _json_reply(400, errors.error("malformed_json", "the body is not valid UTF-8"))
     except json_body.DuplicateKey as exc:
         return None, _json_reply(400, errors.error("duplicate_key", f"the body is ambiguous: {exc}"))
-    except ValueError as exc:  # json_body.TooDeep included
+    except ValueError as exc:
         return None, _json_reply(400, errors.error("malformed_json", f"the body is not valid JSON: {exc}"))
     if not isinstance(data, dict):
         kind = _JSON_KINDS.get(type(data), "not an object")

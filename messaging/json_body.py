@@ -1,22 +1,20 @@
-"""The JSON rules for request bodies, in one parser and one pass (issue 9).
+"""The JSON rules for request bodies, each body parsed once (issue 9).
 
-A body is UTF-8 JSON (json.loads(bytes) would guess UTF-16/32), without NaN or Infinity,
-without a key twice in one object (a proxy that reads the first value and msgbuffer,
-which would read the last, must never disagree), nested no deeper than Python's
-recursion limit allows json's scanner (about 1,000 levels; a schema-valid body nests 3).
-Lone surrogates such as "\\ud800" are valid JSON: they pass here, so that validation can
+A body is UTF-8 JSON without NaN or Infinity, without a key twice in one object (a
+proxy that reads the first value and msgbuffer, which would read the last, must never
+disagree), nested at most 200 deep (jiter's recursion limit; a schema-valid body nests
+3). Lone surrogates such as "\\ud800" are valid JSON: they pass, so that validation can
 answer 422 rather than 400.
 
-Why the standard library's scanner rather than orjson: it is the only parser that
-accepts lone surrogates, and with an object_pairs_hook it sees each object's pairs as it
-builds them, so the duplicate check is part of the one parse. orjson refuses lone
-surrogates (which forced a second parse of every body it refused), keeps the last of two
-equal keys without a word, and any check after it is a second pass. Measured
-(`python -m bench.json_parsing`, µs): one 93-byte message 1.3 here, orjson alone 0.2, orjson
-plus a check 1.5; a bulk of 1,000 small messages 501, 128, 632; an 8 MiB bulk 11,652,
-9,193, 16,708. Against ~190 µs of server time per POST, the hot path pays ~1 µs.
+jiter (pydantic's JSON parser) refuses duplicate keys itself (catch_duplicate_keys) in
+its one pass, at about orjson's speed; orjson keeps the last of two equal keys without a
+word, so with orjson the check would be a second pass. jiter, like orjson, refuses lone
+surrogates: only for that refusal, recognised by jiter's own words for it, the body goes
+to the standard library's scanner, the one parser that accepts them, with the same
+duplicate check as an object_pairs_hook. Every other refusal is final: nothing is parsed
+twice to be refused. Measured (`python -m bench.json_parsing`): see bench/README.md.
 
-Big bodies are parsed on a thread (`parse_off_loop`): the scanner holds the GIL, but the
+Big bodies are parsed on a thread (`parse_off_loop`): the parser holds the GIL, but the
 event loop gets it back every switch interval instead of waiting for the whole parse.
 """
 from __future__ import annotations
@@ -25,6 +23,8 @@ import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+
+import jiter
 
 # Above this a parse takes ~0.4 ms or more and a thread hop (~30-60 µs) is worth it; below
 # it the hop would cost more than the loop loses (bench/json_parsing.py).
@@ -35,10 +35,6 @@ PARSER_THREADS = 2
 
 
 class DuplicateKey(ValueError):
-    pass
-
-
-class TooDeep(ValueError):
     pass
 
 
@@ -55,16 +51,32 @@ def _not_json_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_json_constant)
+_SURROGATE_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_json_constant)
+# jiter's string decoder raises these two only for a surrogate escape without its pair.
+_LONE_SURROGATE = ("lone leading surrogate in hex escape", "unexpected end of hex escape")
+_DUPLICATE = "Detected duplicate key"
 
 
 def parse(body: bytes):
-    """The body's JSON value. Raises UnicodeDecodeError (not UTF-8), DuplicateKey, TooDeep,
-    or ValueError (not JSON)."""
+    """The body's JSON value. Raises DuplicateKey, UnicodeDecodeError (not UTF-8) or
+    ValueError (not JSON, too deep)."""
     try:
-        return _DECODER.decode(body.decode("utf-8"))
+        return jiter.from_json(body, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith(_DUPLICATE):
+            raise DuplicateKey(reason) from None
+        if not reason.startswith(_LONE_SURROGATE):
+            raise
+    return _parse_with_surrogates(body)
+
+
+def _parse_with_surrogates(body: bytes):
+    # Decode strictly first: json.loads(bytes) would guess UTF-16/32.
+    try:
+        return _SURROGATE_DECODER.decode(body.decode("utf-8"))
     except RecursionError:
-        raise TooDeep("arrays or objects are nested too deeply") from None
+        raise ValueError("arrays or objects are nested too deeply") from None
 
 
 @cache
