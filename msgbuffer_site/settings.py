@@ -241,6 +241,7 @@ MSGBUFFER = {
     "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
     "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
     "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
+    "BODY_READ_TIMEOUT": float(os.environ.get("MSGBUFFER_BODY_READ_TIMEOUT", "10")),
 }
 
 # ---------------------------------------------------------------------------
@@ -323,9 +324,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # uvicorn configures its own text handlers before it loads the app; this routes its
-        # server events through ours. Not "uvicorn" itself: dictConfig would reset its child
-        # "uvicorn.access" and undo --no-access-log (Procfile).
-        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # granian configures its own text handler for its server events before it loads the
+        # app; this routes them through ours (its access log stays off: Procfile).
+        "_granian": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
