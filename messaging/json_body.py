@@ -14,24 +14,14 @@ to the standard library's scanner, the one parser that accepts them, with the sa
 duplicate check as an object_pairs_hook. Every other refusal is final: nothing is parsed
 twice to be refused. Measured (`python -m bench.json_parsing`): see bench/README.md.
 
-Big bodies are parsed on a thread (`parse_off_loop`): the parser holds the GIL, but the
-event loop gets it back every switch interval instead of waiting for the whole parse.
+Django-free (only the standard library and jiter), so that body_check.py's parser
+process can import it.
 """
 from __future__ import annotations
 
-import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 
 import jiter
-
-# Above this a parse takes ~0.4 ms or more and a thread hop (~30-60 µs) is worth it; below
-# it the hop would cost more than the loop loses (bench/json_parsing.py).
-OFF_LOOP_BYTES = 64 << 10  # bytes
-# Parses running at once off the loop: the machine's cores (2); more queue rather than
-# hold more bodies' parse trees in memory at once.
-PARSER_THREADS = 2
 
 
 class DuplicateKey(ValueError):
@@ -79,13 +69,21 @@ def _parse_with_surrogates(body: bytes):
         raise ValueError("arrays or objects are nested too deeply") from None
 
 
-@cache
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=PARSER_THREADS, thread_name_prefix="json-body")
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 
 
-async def parse_off_loop(function, body: bytes):
-    """`function(body)`, on a parser thread when the body is big enough for that to pay."""
-    if len(body) <= OFF_LOOP_BYTES:
-        return function(body)
-    return await asyncio.get_running_loop().run_in_executor(_executor(), function, body)
+def parse_object(body: bytes) -> tuple[dict | None, tuple[str, str] | None]:
+    """The body as a JSON object, or the (error code, message) of the 400 that says why not."""
+    if not body.strip():
+        return None, ("malformed_json", "the body is empty; send a JSON object")
+    try:
+        data = parse(body)
+    except UnicodeDecodeError:
+        return None, ("malformed_json", "the body is not valid UTF-8")
+    except DuplicateKey as exc:
+        return None, ("duplicate_key", f"the body is ambiguous: {exc}")
+    except ValueError as exc:
+        return None, ("malformed_json", f"the body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return None, ("invalid_body", f"the body must be a JSON object, not {_JSON_KINDS.get(type(data), 'not an object')}")
+    return data, None

@@ -182,6 +182,30 @@ async def test_post_bulk__invalid_input__json_error_and_nothing_queued(api, clea
     assert_nothing_queued(clean_redis)
 
 
+async def test_post_bulk__body_over_the_parser_process_threshold__same_answers_as_on_the_loop(api, clean_redis):
+    # Over body_check.OFF_LOOP_BYTES the body is parsed and validated in the parser process.
+    from messaging.body_check import OFF_LOOP_BYTES
+
+    items = [message(content=f"{i} " + "x" * 400) for i in range(1000)]
+    big_valid = _bulk(*items)
+    big_duplicate = big_valid[:-1] + b', "messages": []}'
+    big_too_many = _bulk(*[VALID] * (OFF_LOOP_BYTES // len(encode(VALID)) + 1))
+    big_bad_item = _bulk(*items[:500], message(user_id=0), *items[501:])
+    assert min(map(len, (big_valid, big_duplicate, big_too_many, big_bad_item))) > OFF_LOOP_BYTES
+
+    assert_json_error(await api.post("/messages/bulk", content=big_duplicate, headers=JSON), 400, "duplicate_key")
+    assert_json_error(await api.post("/messages/bulk", content=big_too_many, headers=JSON), 422, "validation_error")
+    detail = assert_json_error(await api.post("/messages/bulk", content=big_bad_item, headers=JSON), 422, "validation_error")["detail"]
+    assert [(entry["index"], entry["field"]) for entry in detail] == [(500, "user_id")]
+    assert_nothing_queued(clean_redis)
+    accepted = await api.post("/messages/bulk", content=big_valid, headers=JSON)
+
+    assert accepted.status_code == 202, accepted.text
+    assert [(p["user_id"], p["channel_id"], p["content"]) for p in queued_payloads(clean_redis)] == [
+        (item["user_id"], item["channel_id"], item["content"]) for item in items
+    ]
+
+
 async def test_post_bulk__several_bad_items__each_error_names_its_index(api, clean_redis):
     items = [VALID] * 10
     items[2], items[5] = message(user_id="2"), message(content="")
