@@ -39,6 +39,10 @@ CANDIDATES = {
     "uvicorn-h11": ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
                     "--http", "h11", "--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "1000",
                     "--timeout-keep-alive", "5"],
+    # uvicorn's h11 parser plus the header read timeout it lacks (bench/h11_header_timeout.py).
+    "uvicorn-h11-timeout": ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
+                            "--http", "bench.h11_header_timeout:H11WithHeaderTimeout", "--h11-max-incomplete-event-size", "16384",
+                            "--limit-concurrency", "1000", "--timeout-keep-alive", "5"],
     "hypercorn": ["hypercorn", APP, "--worker-class", "uvloop", "--read-timeout", "10", "--keep-alive", "5"],
     "granian": ["granian", "--interface", "asginl", "--loop", "uvloop", "--runtime-mode", "st", "--http", "1",
                 "--backpressure", "2048", "--http1-buffer-size", "65536", "--http1-header-read-timeout", "10000", APP],
