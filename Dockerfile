@@ -29,4 +29,4 @@ RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-at-build-time-only-never-used
 USER msgbuffer
 EXPOSE 8000
 # The Procfile's web line; compose gives the worker and migrate services their own command.
-CMD ["uvicorn", "msgbuffer_site.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false"]
+CMD ["granian", "--interface", "asginl", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--runtime-mode", "st", "--http", "1", "--backpressure", "2048", "--http1-buffer-size", "65536", "--http1-header-read-timeout", "10000", "msgbuffer_site.asgi:application"]

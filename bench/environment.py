@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PEER_DIR = ROOT.parent / "shared" / "peer"
+# shared/ sits beside the clone; a git worktree elsewhere names it with BENCH_SHARED_DIR.
+PEER_DIR = Path(os.environ.get("BENCH_SHARED_DIR", ROOT.parent / "shared")) / "peer"
 PEER_VENV = ROOT.parent / ".venv-peer"
 PEER_PACKAGES = ["fastapi", "uvicorn[standard]", "redis>=5", "psycopg[binary]", "websockets", "orjson"]
 LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))

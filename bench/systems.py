@@ -199,16 +199,29 @@ BRIEF_WEB_ARGS = ["msgbuffer_site.asgi:application", "--no-access-log", "--lifes
 BRIEF_WORKER_ARGS = ["manage.py", "rqworker"]
 
 
-def procfile_args(process: str, fallback: list[str]) -> list[str]:
-    """The arguments of the Procfile's `web:` (after `uvicorn`, without --host/--port) or
-    `worker:` line (after `python`): the bench runs msgbuffer as it ships."""
+def _procfile_words(process: str) -> list[str] | None:
     import shlex
 
     try:
         line = next(l for l in (env.ROOT / "Procfile").read_text().splitlines() if l.startswith(f"{process}:"))
     except (OSError, StopIteration):
+        return None
+    return shlex.split(line.split(":", 1)[1])
+
+
+def procfile_program(process: str, fallback: str) -> str:
+    """The program of the Procfile's line (granian, python)."""
+    words = _procfile_words(process)
+    return words[0] if words else fallback
+
+
+def procfile_args(process: str, fallback: list[str]) -> list[str]:
+    """The arguments of the Procfile's `web:` (after `granian`, without --host/--port) or
+    `worker:` line (after `python`): the bench runs msgbuffer as it ships."""
+    words = _procfile_words(process)
+    if words is None:
         return fallback
-    words = shlex.split(line.split(":", 1)[1])[1:]  # drop the program (uvicorn / python)
+    words = words[1:]  # drop the program (granian / python)
     out, skip = [], False
     for word in words:
         if skip:
@@ -237,7 +250,8 @@ class Msgbuffer(System):
         return env.msgbuffer_env(**self.env_overrides)
 
     def web_argv(self) -> list[str]:
-        return [str(env.VENV_BIN / "uvicorn"), *procfile_args("web", BRIEF_WEB_ARGS), "--host", "127.0.0.1", "--port", str(self.port)]
+        return [str(env.VENV_BIN / procfile_program("web", "uvicorn")), *procfile_args("web", BRIEF_WEB_ARGS),
+                "--host", "127.0.0.1", "--port", str(self.port)]
 
     def worker_argv(self) -> list[str]:
         return [sys.executable, *procfile_args("worker", BRIEF_WORKER_ARGS)]

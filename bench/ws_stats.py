@@ -3,7 +3,7 @@ number of dashboards, and does every client still get its ticks on time?
 
     python -m bench.ws_stats [--clients 1000] [--seconds 30] [--url ws://127.0.0.1:PORT/ws/stats] [--api-key KEY]
 
-Without --url it starts one web process as the Procfile does (uvicorn) on a free port,
+Without --url it starts one web process as the Procfile does (granian) on a free port,
 against REDIS_URL or, when that is unset, the machine's Redis db 13, and stops it at the
 end. With --url it measures the server already listening there. `run()` is the same for
 bench/__main__.py. Every client connects (at most CONNECT_AT_ONCE at a time), then the
@@ -105,8 +105,8 @@ def _procfile_web_argv(port: int) -> list[str]:
             skip = True
             continue
         argv.append(word)
-    if argv[0] != "uvicorn":
-        raise RuntimeError(f"the Procfile's web line does not start uvicorn: {line!r}")
+    if argv[0] not in ("granian", "uvicorn"):
+        raise RuntimeError(f"the Procfile's web line starts neither granian nor uvicorn: {line!r}")
     return [sys.executable, "-m", *argv, "--host", "127.0.0.1", "--port", str(port)]
 
 
@@ -142,6 +142,15 @@ def _listening_pid(port: int) -> int | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
             return conn.pid
     return None
+
+
+def _serving_pid(pid: int | None) -> int | None:
+    """granian serves from a child of the process it starts as: that child's RSS and Redis
+    connections are the web process's (uvicorn has no child: `pid` itself)."""
+    if pid is None:
+        return None
+    children = psutil.Process(pid).children()
+    return children[0].pid if len(children) == 1 else pid
 
 
 def _redis_ports(pid: int, redis_port: int) -> set[int]:
@@ -346,7 +355,7 @@ def run(clients: int = 1000, seconds: float = 30.0, url: str | None = None, *, r
 
 async def _measure_started(url, clients, seconds, redis_url, process, api_key) -> dict:
     await _first_tick(url, process, api_key)
-    pid = process.pid if process is not None else _listening_pid(urlsplit(url).port)
+    pid = _serving_pid(process.pid if process is not None else _listening_pid(urlsplit(url).port))
     return await _measure(url, clients, seconds, redis_url, pid, api_key)
 
 

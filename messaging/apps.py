@@ -35,6 +35,8 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error("MSGBUFFER_CLAIM_LEASE must be a positive number of seconds.", "E005")
     if conf.RATE_LIMIT and conf.RATE_LIMIT < conf.MAX_BULK_ITEMS:
         error(f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.", "E006")
+    if not 0 < conf.BODY_READ_TIMEOUT <= 300:
+        error("MSGBUFFER_BODY_READ_TIMEOUT must be more than 0 and at most 300 seconds; a slow body holds a connection that long.", "E012")
     if not 0 <= conf.READ_CACHE_SECONDS <= 5:
         error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
     if conf.METRICS_TOKEN and len(conf.METRICS_TOKEN) < MIN_METRICS_TOKEN_CHARS:

@@ -27,6 +27,7 @@ class MsgbufferSettings:
     MAX_BULK_BODY_BYTES: int = 8 << 20  # POST /messages/bulk body limit
     MAX_BULK_ITEMS: int = 1000  # messages in one POST /messages/bulk
     MAX_SIMULATE: int = 10_000  # messages one POST /simulate may generate
+    BODY_READ_TIMEOUT: float = 10.0  # seconds a request body may take between two of its parts (body_deadline.py)
     API_KEYS_REQUIRED: bool = False  # ingest needs `Authorization: Bearer <key>`
     ALLOW_RESET: bool = False  # DELETE /reset is a demo tool: off unless asked for
     DASHBOARD_AUTH: bool = False  # the dashboard and /ws/stats admit staff sessions (or a key) only

@@ -12,18 +12,15 @@ check, the push, the idempotency record and the flush-job request at once.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
 import orjson
 import redis
 from django.http import HttpResponse
-from pydantic import ValidationError
 
-from . import api_keys, auth_throttle, buffer, edge, errors, services
+from . import api_keys, auth_throttle, body_check, buffer, edge, errors, json_body, services
 from .conf import msgbuffer_settings
-from .schemas import BulkIn, MessageIn
 
 MESSAGES_PATH = "/messages"
 BULK_PATH = "/messages/bulk"
@@ -61,38 +58,11 @@ def too_large(path: str) -> Reply:
     return _json_reply(413, errors.error("payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {path}"))
 
 
-def _not_json_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(body: bytes):
-    """Parse a UTF-8 JSON body; ValueError (or UnicodeDecodeError) when it is not one."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses lone surrogates such as "\ud800", which are valid JSON; the
-        # standard parser accepts them so that validation can answer 422, not 400. Decode
-        # strictly first: json.loads(bytes) would guess UTF-16/32 and accept NaN.
-        return json.loads(body.decode("utf-8"), parse_constant=_not_json_constant)
-
-
-_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
-
-
 def parse_object(body: bytes) -> tuple[dict | None, Reply | None]:
-    """The body as a JSON object, or the 400 reply that says why it is not one."""
-    if not body.strip():
-        return None, _json_reply(400, errors.error("malformed_json", "the body is empty; send a JSON object"))
-    try:
-        data = parse_json(body)
-    except UnicodeDecodeError:
-        return None, _json_reply(400, errors.error("malformed_json", "the body is not valid UTF-8"))
-    except ValueError as exc:
-        return None, _json_reply(400, errors.error("malformed_json", f"the body is not valid JSON: {exc}"))
-    if not isinstance(data, dict):
-        kind = _JSON_KINDS.get(type(data), "not an object")
-        return None, _json_reply(400, errors.error("invalid_body", f"the body must be a JSON object, not {kind}"))
-    return data, None
+    """The body as a JSON object (json_body.py's rules), or the 400 reply that says why it
+    is not one."""
+    data, refusal = json_body.parse_object(body)
+    return data, (_json_reply(400, errors.error(*refusal)) if refusal is not None else None)
 
 
 def unauthorized() -> Reply:
@@ -167,15 +137,10 @@ async def _handle_ingest(
         return too_large(path)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS):
         return _json_reply(400, errors.error("invalid_idempotency_key", f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters"))
-    data, refusal = parse_object(body)
-    if refusal is not None:
-        return refusal
-
     bulk = path == BULK_PATH
-    try:
-        messages = BulkIn.model_validate(data).messages if bulk else [MessageIn.model_validate(data)]
-    except ValidationError as exc:
-        return _json_reply(422, errors.validation_error(exc, items_field="messages" if bulk else None))
+    messages, refusal = await body_check.checked(body, bulk=bulk)  # big bodies: in the parser process
+    if refusal is not None:
+        return _json_reply(*refusal)
 
     try:
         accepted = await services.messages_accept(messages, bulk=bulk, idempotency_key=idempotency_key, api_key_id=key_id)

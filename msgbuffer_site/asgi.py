@@ -13,8 +13,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "msgbuffer_site.settings")
 django_http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from granian.utils.proxies import wrap_asgi_with_proxy_headers  # noqa: E402
 
 from dashboard.routing import websocket_application  # noqa: E402
+from messaging.body_deadline import with_body_deadline  # noqa: E402
 from messaging.ingest import INGEST_PATHS, IngestASGIApp  # noqa: E402
 from messaging.polled_reads import PolledReadsASGIApp, route_for  # noqa: E402
 
@@ -33,7 +35,18 @@ async def http_application(scope, receive, send):
     return await django_http(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": http_application, "websocket": websocket_application})
+# granian bounds the headers (size, count, read time; Procfile), the body's read time is
+# bounded here (messaging/body_deadline.py).
+router = ProtocolTypeRouter({"http": with_body_deadline(http_application), "websocket": websocket_application})
+# X-Forwarded-For/-Proto from the proxies in FORWARDED_ALLOW_IPS set the client address
+# and scheme, as uvicorn did by itself before granian (granian leaves it to this wrapper).
+proxied = wrap_asgi_with_proxy_headers(router, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
+async def application(scope, receive, send):
+    # A coroutine function, so that every server (daphne for runserver, uvicorn in bench/)
+    # sees an ASGI 3 application: the wrapper above is a plain function.
+    return await proxied(scope, receive, send)
 
 # Everything imported so far lives as long as the process: move it out of the garbage
 # collector's sight, and collect less often. With 1,000 dashboards connected, full

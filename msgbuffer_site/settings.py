@@ -257,6 +257,7 @@ MSGBUFFER = {
     "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
     "METRICS_TOKEN": os.environ.get("MSGBUFFER_METRICS_TOKEN", ""),
     "METRICS_PUBLIC": env_bool("MSGBUFFER_METRICS_PUBLIC", False),
+    "BODY_READ_TIMEOUT": float(os.environ.get("MSGBUFFER_BODY_READ_TIMEOUT", "10")),
 }
 
 # ---------------------------------------------------------------------------
@@ -379,9 +380,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # uvicorn configures its own text handlers before it loads the app; this routes its
-        # server events through ours. Not "uvicorn" itself: dictConfig would reset its child
-        # "uvicorn.access" and undo --no-access-log (Procfile).
-        "uvicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # granian configures its own text handler for its server events before it loads the
+        # app; this routes them through ours (its access log stays off: Procfile).
+        "_granian": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }

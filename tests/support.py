@@ -3,6 +3,7 @@ and waiting on a condition with a deadline (never a fixed sleep)."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -50,6 +51,15 @@ def child_env(**overrides: str) -> dict:
     return env
 
 
+def procfile_web_argv(port: int) -> list[str]:
+    """The Procfile's web line, limits and all, on 127.0.0.1:`port` with this venv's server:
+    what the tests start is what production runs."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    program, *args = shlex.split(line.split(":", 1)[1].replace("${PORT:-8000}", str(port)))
+    args = ["127.0.0.1" if arg == "0.0.0.0" else arg for arg in args]
+    return [sys.executable, "-m", program, *args]
+
+
 class Processes:
     """Starts subprocesses in their own process groups and always stops them."""
 
@@ -68,9 +78,7 @@ class Processes:
         return self.start("worker", [sys.executable, "manage.py", "rqworker", "--worker-ttl", "15"], child_env(**env))
 
     def web(self, port: int, **env) -> subprocess.Popen:
-        argv = [sys.executable, "-m", "uvicorn", "msgbuffer_site.asgi:application", "--host", "127.0.0.1",
-                "--port", str(port), "--no-access-log", "--lifespan", "off"]
-        process = self.start("web", argv, child_env(**env))
+        process = self.start("web", procfile_web_argv(port), child_env(**env))
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503),
                  timeout=30, message=f"web server on port {port}")
         return process

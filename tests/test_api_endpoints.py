@@ -306,6 +306,17 @@ async def test_simulate__count_out_of_range_or_not_an_integer__422_nothing_queue
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
+@pytest.mark.parametrize(("body", "error"), [
+    pytest.param(b'{"count": 1, "count": 10000}', "duplicate_key", id="duplicate-key"),
+    pytest.param(b'{"count": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "malformed_json", id="nested-5000-deep"),
+])
+async def test_simulate__ingest_json_rules__400_nothing_queued(api, clean_redis, body, error):
+    response = await api.post("/simulate", content=body, headers=JSON)
+
+    assert_json_error(response, 400, error)
+    assert clean_redis.llen(buffer.PENDING) == 0
+
+
 @pytest.mark.parametrize("body", [b"{", b"[1]", b"\xff"])
 async def test_simulate__body_not_a_json_object__400(api, clean_redis, body):
     response = await api.post("/simulate", content=body, headers=JSON)

@@ -35,8 +35,8 @@ WEB_PORT_IN_CONTAINER = 8000
 TOOL_VARIABLES = {
     "PORT": "Procfile and make run",
     "WEB_PORT": "docker-compose.yml publishes the web service on it",
-    "WEB_CONCURRENCY": "uvicorn's --workers default",
-    "FORWARDED_ALLOW_IPS": "uvicorn's --forwarded-allow-ips default",
+    "GRANIAN_WORKERS": "granian's --workers default",
+    "FORWARDED_ALLOW_IPS": "msgbuffer_site/asgi.py: proxies whose X-Forwarded-For/-Proto are believed",
     "POSTGRES_USER": "the postgres image and DATABASE_URL in docker-compose.yml",
     "POSTGRES_PASSWORD": "the postgres image and DATABASE_URL in docker-compose.yml",
     "POSTGRES_DB": "the postgres image and DATABASE_URL in docker-compose.yml",
@@ -90,7 +90,18 @@ def test_compose__services__postgres_redis_migrate_web_worker():
 
 def test_compose__web_command__is_the_procfile_web_line():
     assert command_words(SERVICES["web"]["command"]) == procfile_words("web")
-    assert procfile_words("web")[0] == "uvicorn"  # a production ASGI server, not runserver
+    assert procfile_words("web")[0] == "granian"  # a production ASGI server, not runserver
+
+
+def test_procfile__web_line__bounds_headers_connections_and_protocol():
+    # Issue 9: safe without a proxy in front (tests/test_web_limits.py attacks it).
+    words = procfile_words("web")
+    options = dict(zip(words[1::2], words[2::2]))
+    assert options["--interface"] == "asginl"  # ASGI without lifespan: Channels' router has none
+    assert options["--http"] == "1"  # cleartext HTTP/2 would bring its own, larger header limits
+    assert int(options["--http1-buffer-size"]) <= 64 << 10  # the largest header block accepted
+    assert 0 < int(options["--http1-header-read-timeout"]) <= 10_000  # ms
+    assert 0 < int(options["--backpressure"]) <= 4096
 
 
 def test_compose__worker_command__is_the_procfile_worker_line():
@@ -284,7 +295,7 @@ def test_dockerignore__keeps_local_state_out_of_the_image():
 @pytest.mark.django_db(transaction=True)
 def test_procfile__web_and_worker_lines_run_by_a_shell__message_persisted(processes, web_port):
     env = child_env(PORT=str(web_port))
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # as make run does: the venv's uvicorn and python
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # as make run does: the venv's granian and python
     processes.start("procfile-worker", ["sh", "-c", PROCFILE["worker"]], env)
     processes.start("procfile-web", ["sh", "-c", PROCFILE["web"]], env)
     base = f"http://127.0.0.1:{web_port}"

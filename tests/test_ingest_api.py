@@ -110,6 +110,14 @@ BAD_MESSAGES = [
     pytest.param(b'{"user_id": NaN, "channel_id": 2, "content": "x"}', JSON, 400, "malformed_json", id="nan-is-not-json"),
     pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "\xff\xfe"}', JSON, 400, "malformed_json", id="invalid-utf8"),
     pytest.param(json.dumps(VALID).encode("utf-16"), JSON, 400, "malformed_json", id="utf16-body"),
+    # Issue 9: each refused in the one parse (messaging/json_body.py), never a 500.
+    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "a", "content": "b"}', JSON, 400, "duplicate_key", id="duplicate-key"),
+    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "a", "\\u0063ontent": "b"}', JSON, 400, "duplicate_key",
+                 id="duplicate-key-spelled-with-an-escape"),
+    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "x", "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}", JSON, 400,
+                 "malformed_json", id="nested-5000-deep"),
+    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "x", "extra": ' + b'{"a": ' * 1025 + b"1" + b"}" * 1026, JSON, 400,
+                 "malformed_json", id="objects-nested-1025-deep"),
     pytest.param(b"[1, 2, 3]", JSON, 400, "invalid_body", id="json-array"),
     pytest.param(encode([VALID]), JSON, 400, "invalid_body", id="json-array-of-messages"),
     pytest.param(b"42", JSON, 400, "invalid_body", id="json-number"),
@@ -151,6 +159,10 @@ BAD_BULKS = [
     pytest.param(_bulk(*[VALID] * 9, message(channel_id=MISSING)), 422, ("channel_id", 9), id="missing-field-at-9-of-10"),
     pytest.param(_bulk(message(content="\ud800"), *[VALID] * 9), 422, ("content", 0), id="surrogate-at-0-of-10"),
     pytest.param(_bulk(VALID, 5), 422, ("messages", 1), id="item-not-an-object"),
+    pytest.param(b'{"messages": [' + encode(VALID) + b', {"user_id": 1, "channel_id": 2, "content": "a", "content": "b"}]}', 400,
+                 "duplicate_key", id="duplicate-key-in-item-1"),
+    pytest.param(b'{"messages": [], "messages": [' + encode(VALID) + b"]}", 400, "duplicate_key", id="duplicate-messages-key"),
+    pytest.param(b'{"messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "malformed_json", id="nested-5000-deep"),
     pytest.param(b'{"messages": [', 400, "malformed_json", id="truncated-json"),
     pytest.param(encode([VALID]), 400, "invalid_body", id="json-array"),
     pytest.param(b"7", 400, "invalid_body", id="json-number"),
@@ -168,6 +180,30 @@ async def test_post_bulk__invalid_input__json_error_and_nothing_queued(api, clea
     else:
         assert_json_error(response, status, expected)
     assert_nothing_queued(clean_redis)
+
+
+async def test_post_bulk__body_over_the_parser_process_threshold__same_answers_as_on_the_loop(api, clean_redis):
+    # Over body_check.OFF_LOOP_BYTES the body is parsed and validated in the parser process.
+    from messaging.body_check import OFF_LOOP_BYTES
+
+    items = [message(content=f"{i} " + "x" * 400) for i in range(1000)]
+    big_valid = _bulk(*items)
+    big_duplicate = big_valid[:-1] + b', "messages": []}'
+    big_too_many = _bulk(*[VALID] * (OFF_LOOP_BYTES // len(encode(VALID)) + 1))
+    big_bad_item = _bulk(*items[:500], message(user_id=0), *items[501:])
+    assert min(map(len, (big_valid, big_duplicate, big_too_many, big_bad_item))) > OFF_LOOP_BYTES
+
+    assert_json_error(await api.post("/messages/bulk", content=big_duplicate, headers=JSON), 400, "duplicate_key")
+    assert_json_error(await api.post("/messages/bulk", content=big_too_many, headers=JSON), 422, "validation_error")
+    detail = assert_json_error(await api.post("/messages/bulk", content=big_bad_item, headers=JSON), 422, "validation_error")["detail"]
+    assert [(entry["index"], entry["field"]) for entry in detail] == [(500, "user_id")]
+    assert_nothing_queued(clean_redis)
+    accepted = await api.post("/messages/bulk", content=big_valid, headers=JSON)
+
+    assert accepted.status_code == 202, accepted.text
+    assert [(p["user_id"], p["channel_id"], p["content"]) for p in queued_payloads(clean_redis)] == [
+        (item["user_id"], item["channel_id"], item["content"]) for item in items
+    ]
 
 
 async def test_post_bulk__several_bad_items__each_error_names_its_index(api, clean_redis):
