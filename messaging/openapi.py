@@ -31,7 +31,9 @@ def _forbidden(scope: str, also: str = "") -> dict:
 
 
 _ERRORS = {
-    "400": _error("Malformed JSON, or a body that is not a JSON object"),
+    "400": _error("malformed_json (not JSON, not UTF-8, or nested over 200 deep), duplicate_key (a key twice in one object), "
+                  "or invalid_body (not a JSON object)"),
+    "408": _error("request_timeout: a part of the body took longer than MSGBUFFER_BODY_READ_TIMEOUT to arrive; the connection closes"),
     "401": _UNAUTHORIZED,
     "403": _forbidden("ingest"),
     "413": _error("Body over the size limit"),
