@@ -70,10 +70,21 @@ class Process:
                 self.popen.wait(30)
         self._log.close()
 
+    count_children = False  # the web process: granian serves from a child, which may start a parser process
+
     def rss_mib(self) -> float:
+        """RSS of the process, with its descendants' where count_children is set."""
         import psutil
 
-        return psutil.Process(self.popen.pid).memory_info().rss / (1 << 20)
+        process = psutil.Process(self.popen.pid)
+        members = [process] + (process.children(recursive=True) if self.count_children else [])
+        total = 0
+        for member in members:
+            try:
+                total += member.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total / (1 << 20)
 
 
 def http_up(port: int, path: str) -> bool:
@@ -117,6 +128,7 @@ class System:
         if not env.port_free(self.port):
             raise RuntimeError(f"port {self.port} is taken; stop whatever listens there")
         process = self._spawn("web", self.web_argv(), self.environ())
+        process.count_children = True
         wait_until(lambda: http_up(self.port, "/health"), timeout=30, what=f"{self.name} web on {self.port}")
         return process
 
