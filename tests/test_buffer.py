@@ -95,12 +95,12 @@ def test_push__same_idempotency_key__replays_first_answer_and_queues_nothing(cle
 
 
 def test_push__first_message__asks_for_one_flush_job_only(clean_redis):
-    assert buffer.push([entry(0)]).need_flush_job
-    assert not buffer.push([entry(1)]).need_flush_job  # a job is already asked for
+    assert buffer.push([entry(0)]).flush_job_requested
+    assert not buffer.push([entry(1)]).flush_job_requested  # a job is already asked for
 
     buffer.flush_job_started()  # the job runs: it is active, no longer waiting
 
-    assert not buffer.push([entry(2)]).need_flush_job  # the active job will take it
+    assert not buffer.push([entry(2)]).flush_job_requested  # the active job will take it
 
 
 def test_push__full_batch_while_a_job_is_active__wakes_it_and_asks_for_a_helper(clean_redis):
@@ -111,7 +111,7 @@ def test_push__full_batch_while_a_job_is_active__wakes_it_and_asks_for_a_helper(
     result = buffer.push([entry(49)])
 
     assert clean_redis.llen(buffer.WAKEUP) == 1
-    assert result.need_flush_job  # a full batch waits: another worker may help
+    assert result.flush_job_requested  # a full batch waits: another worker may help
 
 
 # ---------------------------------------------------------------------------
