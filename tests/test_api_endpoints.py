@@ -275,6 +275,17 @@ async def test_queue_status__redis_unreachable__503_json(api, redis_unreachable)
     assert_json_error(await api.get("/queue/status"), 503, "queue_unavailable")
 
 
+@pytest.mark.parametrize("path", ["/queue/status", "/metrics", f"/messages/{uuid.uuid4()}"])
+def test_django_views__redis_unreachable__the_same_503_as_ahead_of_django(redis_unreachable, path):
+    """Through Django's own handler (the test client), with DEBUG off: the middleware maps the
+    services' QueueUnavailable as polled_reads.py does."""
+    with override_settings(DEBUG=False):
+        response = Client().get(path)
+
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "queue_unavailable" and response["Retry-After"].isdigit()
+
+
 # ---------------------------------------------------------------------------
 # POST /simulate
 # ---------------------------------------------------------------------------
