@@ -236,8 +236,9 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
     body, refusal = _body(request)
     if refusal is not None:
         return refusal
-    # An empty body asks for the default count; any other is held to ingest's rules.
-    data, reply = ingest.json_object(request.path, body, content_type=request.META.get("CONTENT_TYPE")) if body.strip() else ({}, None)
+    data, reply = {}, None  # an empty body asks for the default count
+    if body.strip():  # any other is held to ingest's rules and words
+        data, reply = ingest.json_object(request.path, body, content_type=request.META.get("CONTENT_TYPE"))
     if reply is not None:
         return reply.http_response()
     try:
