@@ -277,8 +277,11 @@ class Msgbuffer(System):
 
     @staticmethod
     def payload(accepted_at: str) -> bytes:
-        # The format messaging/services.py queues (checked by messaging.schemas.QueuedMessage).
-        return orjson.dumps({"message_id": str(uuid.uuid4()), "user_id": 42, "channel_id": 7, "content": CONTENT, "created_at": accepted_at})
+        from messaging import buffer
+        from messaging.schemas import MessageIn
+
+        # The format ingest queues (messaging/buffer/message_format.py).
+        return buffer.queued_payload(MessageIn(user_id=42, channel_id=7, content=CONTENT), str(uuid.uuid4()), accepted_at)
 
 
 class Peer(System):

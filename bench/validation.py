@@ -47,7 +47,8 @@ def main() -> None:
 
     import msgspec
 
-    from messaging.schemas import MessageIn, QueuedMessage
+    from messaging.buffer import QueuedMessage
+    from messaging.schemas import MessageIn
 
     PositiveBigInt = Annotated[int, msgspec.Meta(ge=1, le=MAX_BIGINT)]
 

@@ -125,7 +125,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
             if action == "requeue":
                 done = buffer.dead_letter_requeue(chosen)
                 if done:
-                    jobs.flush_kick()  # nothing else would move them: ingest asks only when it pushes
+                    jobs.request_flush_job()  # nothing else would move them: ingest asks only when it pushes
             else:
                 done = buffer.dead_letter_discard(chosen)
             messages.success(request, f"{self.ACTIONS[action]} {done} dead letter{'' if done == 1 else 's'}.")

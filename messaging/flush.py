@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
 from pydantic import ValidationError
 
-from . import buffer, events, metrics
+from . import buffer, events
+from .buffer import QueuedMessage
 from .conf import msgbuffer_settings
 from .models import Message
-from .schemas import QueuedMessage
+from .outages import DatabaseUnavailable  # the batch could not be written, not the messages' fault
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ HOUSEKEEPING_EVERY = 0.5
 # TypeError, OverflowError). Such a batch is split to dead-letter the culprit; anything
 # else escaping a flush would requeue the same batch after its lease, for ever.
 REFUSED_DATA = (DataError, IntegrityError, ValueError, TypeError, OverflowError)
-
-
-class DatabaseUnavailable(Exception):
-    """The batch could not be written for a reason that is not the messages' fault."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +154,6 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         message_ids=[str(m.message_id) for m in messages] if refused else stored_ids,
         latencies_ms=latencies,
         dead_letters=poison,
-        batch_size_histogram=metrics.histogram_increments([len(stored)] if stored else [], metrics.BATCH_SIZE_BUCKETS),
-        latency_histogram=metrics.histogram_increments(latencies, metrics.LATENCY_MS_BUCKETS),
         event=events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed) if stored else None,
     )
     # DEBUG: at full speed this is a few hundred lines a second; metrics carry the totals.

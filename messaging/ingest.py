@@ -16,10 +16,9 @@ import logging
 from dataclasses import dataclass, field
 
 import orjson
-import redis
 from django.http import HttpResponse
 
-from . import api_keys, auth_throttle, body_check, buffer, edge, errors, json_body, services
+from . import api_keys, auth_throttle, body_check, buffer, edge, errors, json_body, outages, services
 from .conf import msgbuffer_settings
 
 MESSAGES_PATH = "/messages"
@@ -58,11 +57,27 @@ def too_large(path: str) -> Reply:
     return _json_reply(413, errors.error("payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {path}"))
 
 
-def parse_object(body: bytes) -> tuple[dict | None, Reply | None]:
-    """The body as a JSON object (json_body.py's rules), or the 400 reply that says why it
-    is not one."""
-    data, refusal = json_body.parse_object(body)
-    return data, (_json_reply(400, errors.error(*refusal)) if refusal is not None else None)
+def body_refusal(path: str, body: bytes, content_type: str | None) -> Reply | None:
+    """The refusal of a body before its JSON is read, or None: JSON only (a cross-site form
+    cannot send it without a CORS preflight), under the route's limit."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        sent = f"not {media_type}" if media_type else "and none was sent"
+        return _json_reply(415, errors.error("unsupported_media_type", f"Content-Type must be application/json, {sent}"))
+    if len(body) > body_limit(path):
+        return too_large(path)
+    return None
+
+
+def json_object(path: str, body: bytes, *, content_type: str | None) -> tuple[dict | None, Reply | None]:
+    """The body as a JSON object under ingest's rules (body_refusal, then json_body.py's),
+    or the reply that says why it is not one: for a route that takes an object other than
+    messages (POST /simulate)."""
+    refusal = body_refusal(path, body, content_type)
+    if refusal is not None:
+        return None, refusal
+    data, refused = json_body.parse_object(body)
+    return data, (_json_reply(400, errors.error(*refused)) if refused is not None else None)
 
 
 def unauthorized() -> Reply:
@@ -129,18 +144,15 @@ async def _handle_ingest(
     if check.key_id is not None and not check.allows(INGEST_SCOPE):
         return missing_scope(INGEST_SCOPE)
     key_id = check.key_id
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        sent = f"not {media_type}" if media_type else "and none was sent"
-        return _json_reply(415, errors.error("unsupported_media_type", f"Content-Type must be application/json, {sent}"))
-    if len(body) > body_limit(path):
-        return too_large(path)
+    refusal = body_refusal(path, body, content_type)
+    if refusal is not None:
+        return refusal
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS):
         return _json_reply(400, errors.error("invalid_idempotency_key", f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters"))
     bulk = path == BULK_PATH
-    messages, refusal = await body_check.checked(body, bulk=bulk)  # big bodies: in the parser process
-    if refusal is not None:
-        return _json_reply(*refusal)
+    messages, refused = await body_check.checked(body, bulk=bulk)  # big bodies: in the parser process
+    if refused is not None:
+        return _json_reply(*refused)
 
     try:
         accepted = await services.messages_accept(messages, bulk=bulk, idempotency_key=idempotency_key, api_key_id=key_id)
@@ -149,11 +161,10 @@ async def _handle_ingest(
     except services.RateLimited:
         limit = msgbuffer_settings().RATE_LIMIT
         return _json_reply(429, errors.error("rate_limited", f"this API key may send {limit} messages per second"), [("Retry-After", "1")])
-    except (services.QueueUnavailable, redis.RedisError) as exc:
-        # RedisError beyond a lost connection: Redis out of memory, a read-only replica
-        # after a failover... The script refuses before its first write: nothing queued.
+    except services.QueueUnavailable as exc:  # nothing was queued
         log.warning("ingest refused, Redis unavailable: %s", exc)
-        return _json_reply(503, errors.error("queue_unavailable", "the queue cannot be reached; retry later"), [("Retry-After", "5")])
+        status, error, headers = outages.answer_for(exc)
+        return _json_reply(status, error, list(headers.items()))
     headers = [("Idempotent-Replayed", "true")] if accepted.replayed else []
     return Reply(202, accepted.body, headers)
 

@@ -1,12 +1,18 @@
 """RQ jobs: the edge between `manage.py rqworker` and the flush service.
 
 A flush job drains the buffer for up to FLUSH_JOB_BUDGET seconds (flush.buffer_drain),
-then hands over to a fresh job if work is left, so RQ's timeouts, heartbeats and warm
-shutdown keep working. Ingest asks for a job when none is active (push.lua), and every
-worker asks for one when it starts and, while idle, whenever work is left unattended
-(worker.py): that recovers what a killed worker held, or a job whose asker died.
+then requests a fresh job if work is left, so RQ's timeouts, heartbeats and warm
+shutdown keep working.
+
+One verb for "make sure a flush job exists": request. Requesting has two halves: the
+buffer marks the job requested (a flag in Redis, so many askers make one job), then the
+asker enqueues it on RQ. Ingest's push.lua marks it when a push needs a job (services.py
+then enqueues); a draining job requests its successor, and while a backlog grows, help;
+every worker requests one when it starts and, while idle, whenever work is left
+unattended (worker.py): that recovers what a killed worker held, or a job whose asker died.
 """
 import logging
+import threading
 from functools import cache
 
 import django_rq
@@ -17,23 +23,30 @@ from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
 
+# The job's input from its worker: set on a warm shutdown (worker.FlushWorker.request_stop),
+# so that a running drain stops after its batch.
+stop_requested = threading.Event()
 
-def flush_pending() -> dict:
+
+def flush_job() -> dict:
     """The RQ job: drain the buffer into the database."""
-    from .worker import stop_requested
-
     close_old_connections()
     try:
         outcome = flush.buffer_drain(
             budget=msgbuffer_settings().FLUSH_JOB_BUDGET,
             should_stop=stop_requested.is_set,
-            on_backlog=flush_kick,  # a backlog with no new traffic: let idle workers join in
+            on_backlog=request_flush_job,  # a backlog with no new traffic: let idle workers join in
         )
     finally:
         close_old_connections()
     if not outcome.finished:
-        flush_kick()
+        request_flush_job()
     return {"batches": outcome.batches, "stored": outcome.stored, "finished": outcome.finished}
+
+
+# The job's name before it was renamed: RQ stores the function's dotted path in each job,
+# so a job enqueued by the previous release (messaging.jobs.flush_pending) still runs.
+flush_pending = flush_job
 
 
 @cache
@@ -41,11 +54,11 @@ def _queue():
     return django_rq.get_queue(msgbuffer_settings().RQ_QUEUE)
 
 
-def enqueue_flush_job() -> None:
-    """Put one flush job on the RQ queue (callers hold the flush:queued flag)."""
+def enqueue_requested_flush_job() -> None:
+    """Put one flush job on the RQ queue; the caller has marked it requested."""
     budget = msgbuffer_settings().FLUSH_JOB_BUDGET
     _queue().enqueue(
-        flush_pending,
+        flush_job,
         job_timeout=int(budget * 6 + 60),  # a drain stops itself at its budget; this is the backstop
         result_ttl=60,
         failure_ttl=7 * 24 * 3600,
@@ -53,27 +66,27 @@ def enqueue_flush_job() -> None:
     )
 
 
-def flush_kick() -> bool:
-    """Ask for a flush job unless one already waits; True if one was enqueued."""
-    if buffer.flush_job_request():
-        enqueue_flush_job()
+def request_flush_job() -> bool:
+    """Request a flush job unless one is already requested; True if one was enqueued."""
+    if buffer.mark_flush_job_requested():
+        enqueue_requested_flush_job()
         return True
     return False
 
 
-def flush_recover() -> bool:
+def request_flush_job_if_unattended() -> bool:
     """Enqueue a flush job when work waits or is claimed and no job is active; True if one was.
 
-    flush_kick trusts the flush:queued flag; this does not when RQ holds no job: the web
-    process that set the flag may have died (or failed to reach RQ) before enqueueing, and
-    then no job would come until a new message arrived. Idle workers call this every few
-    seconds (worker.py). A job too many is harmless: it finds nothing and finishes.
+    request_flush_job trusts the requested mark; this does not when RQ holds no job: the
+    web process that marked it may have died (or failed to reach RQ) before enqueueing,
+    and then no job would come until a new message arrived. Idle workers call this every
+    few seconds (worker.py). A job too many is harmless: it finds nothing and finishes.
     """
     if not buffer.flush_work_unattended():
         return False
-    if flush_kick():
+    if request_flush_job():
         return True
-    if _queue().count == 0:  # the flag says a job was asked for, yet none waits
-        enqueue_flush_job()
+    if _queue().count == 0:  # marked requested, yet no job waits
+        enqueue_requested_flush_job()
         return True
     return False

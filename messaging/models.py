@@ -55,7 +55,7 @@ class Message(models.Model):
 class DeadLetter(models.Model):
     """Admin's window on the Redis dead-letter list; it has no table.
 
-    Dead letters live in Redis next to the queue (messaging/buffer.py owns them), so a
+    Dead letters live in Redis next to the queue (messaging/buffer/dead_letters.py owns them), so a
     message that PostgreSQL refuses can always be parked, even while PostgreSQL is sick.
     """
 

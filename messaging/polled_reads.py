@@ -18,7 +18,8 @@ else, and neither is ever handed to the other.
 
 Nothing else differs from Django: the request passes edge.py's Django rules (hosts, SSL
 redirect, security headers, CORS), the answers come from the same functions the views in
-views.py call, and a database outage is middleware.database_unavailable()'s 503.
+views.py call, and an outage is outages.response_for's 503, as DatabaseUnavailableMiddleware
+answers it.
 tests/test_edge_conformance.py holds these routes to Django's answers too.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ from channels.db import database_sync_to_async
 from django.http import HttpResponse
 from django.urls import Resolver404, get_resolver
 
-from . import access, edge, middleware, views
+from . import access, edge, outages, views
 from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ async def _view_response(request, route: Route, kwargs: dict, may: bool) -> Http
     try:
         return await (database_sync_to_async(view)(request, **kwargs) if route.sync else view(request, **kwargs))
     except Exception as exc:  # as Django's middleware and handler500 would answer
-        response = middleware.response_for_database_error(exc, request)
+        response = outages.response_for(exc, request)
         if response is None:
             log.exception("GET %s failed", request.path)
             response = views.server_error(request)

@@ -1,5 +1,6 @@
-"""The shapes of msgbuffer's input, as pydantic models: they validate every request and
-every message a worker takes off the queue, and /openapi.json is generated from them.
+"""The shapes of msgbuffer's input, as pydantic models: they validate every request (and,
+through the buffer's QueuedMessage, messaging/buffer/message_format.py, every message a
+worker takes off the queue), and /openapi.json is generated from them.
 
 Validation rules (SPEC §4): ids are JSON integers in 1..2^63-1 (no booleans, floats,
 strings or null); content is a string, stripped, 1..2000 characters, with no NUL and no
@@ -57,13 +58,6 @@ class SimulateIn(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     count: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 100
-
-
-class QueuedMessage(MessageIn):
-    """A message as it waits in Redis: what the client sent plus what ingestion added."""
-
-    message_id: UUID
-    created_at: datetime
 
 
 class MessageOut(BaseModel):

@@ -1,4 +1,7 @@
-"""Read-side queries over stored messages."""
+"""Read-side queries: stored messages, a message's status, the queue's statistics and the
+/metrics page. An outage comes out of here as outages.QueueUnavailable or
+DatabaseUnavailable, never as a driver's error (the edges map them to the JSON 503s).
+"""
 from __future__ import annotations
 
 import uuid
@@ -6,8 +9,10 @@ import uuid
 from django.db import DatabaseError, connection
 from django.db.models import Q
 
-from . import buffer
+from . import buffer, outages
+from .metrics import metrics_exposition
 from .models import Message
+from .stats import stats_snapshot
 
 MESSAGE_FIELDS = ("message_id", "user_id", "channel_id", "content", "created_at", "inserted_at")
 
@@ -27,6 +32,7 @@ def message_as_dict(row: dict) -> dict:
     }
 
 
+@outages.translated()
 def message_list(*, limit: int, channel_id: int | None = None, user_id: int | None = None, before: uuid.UUID | None = None) -> list[dict]:
     """Newest first (by acceptance time); `before` pages to rows older than that message."""
     rows = Message.objects.all()
@@ -42,6 +48,7 @@ def message_list(*, limit: int, channel_id: int | None = None, user_id: int | No
     return [message_as_dict(row) for row in rows.order_by("-created_at", "-id").values(*MESSAGE_FIELDS)[:limit]]
 
 
+@outages.translated(consequence="a queued message cannot be looked for; retry later")
 def message_status(message_id: uuid.UUID) -> dict | None:
     """{"status": "persisted", ...fields} or {"status": "queued", "message_id"}; None if unknown."""
     rows = Message.objects.filter(message_id=message_id).values(*MESSAGE_FIELDS)
@@ -61,3 +68,15 @@ def database_status() -> str:
         return "ok"
     except DatabaseError as exc:
         return f"unreachable: {exc.__class__.__name__}"
+
+
+@outages.translated()
+def queue_stats() -> dict:
+    """The stats snapshot (stats.py), for /health and /queue/status."""
+    return stats_snapshot()
+
+
+@outages.translated()
+def metrics_page() -> bytes:
+    """The /metrics exposition (metrics.py)."""
+    return metrics_exposition()

@@ -1,6 +1,8 @@
 """Write-side services: accepting messages onto the buffer, simulating traffic, resetting.
 
 Views and the ASGI ingest path call these; they never touch Redis or the ORM themselves.
+An outage comes out of here as outages.QueueUnavailable or DatabaseUnavailable (named
+here too: services.QueueUnavailable), never as a driver's error.
 """
 from __future__ import annotations
 
@@ -11,42 +13,40 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import orjson
-import redis
 
-from . import buffer, jobs
+from . import buffer, jobs, outages, simulate
+from .conf import msgbuffer_settings
+from .outages import DatabaseUnavailable, QueueUnavailable
 from .schemas import MessageIn
+
+__all__ = [
+    "Accepted", "DatabaseUnavailable", "QueueFull", "QueueUnavailable", "RateLimited",
+    "accepted_ids", "buffer_reset", "messages_accept", "traffic_simulate",
+]
 
 log = logging.getLogger(__name__)
 
 
 class QueueFull(Exception):
-    """The queue holds MAX_QUEUE messages: nothing was accepted."""
+    """The queue holds MAX_QUEUE messages: nothing (more) was accepted."""
 
-
-class QueueUnavailable(Exception):
-    """Redis could not be reached: nothing was accepted."""
+    def __init__(self, accepted: int = 0):
+        super().__init__()
+        self.accepted = accepted  # messages queued before (traffic_simulate's earlier chunks)
 
 
 class RateLimited(Exception):
-    """The API key has sent its RATE_LIMIT messages this second: nothing was accepted."""
+    """The API key has sent its RATE_LIMIT messages this second: nothing (more) was accepted."""
+
+    def __init__(self, accepted: int = 0):
+        super().__init__()
+        self.accepted = accepted
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
     body: bytes  # the JSON answer; replayed as is for a repeated Idempotency-Key
     replayed: bool = False
-
-
-def _payload(message: MessageIn, message_id: str, accepted_at: str) -> bytes:
-    return orjson.dumps(
-        {
-            "message_id": message_id,
-            "user_id": message.user_id,
-            "channel_id": message.channel_id,
-            "content": message.content,
-            "created_at": accepted_at,
-        }
-    )
 
 
 async def messages_accept(
@@ -62,28 +62,26 @@ async def messages_accept(
     """
     accepted_at = datetime.now(timezone.utc).isoformat()
     ids = [str(uuid.uuid4()) for _ in messages]
-    entries = [(message_id, _payload(message, message_id, accepted_at)) for message, message_id in zip(messages, ids, strict=True)]
+    entries = [(message_id, buffer.queued_payload(message, message_id, accepted_at)) for message, message_id in zip(messages, ids, strict=True)]
     if bulk:
         body = orjson.dumps({"accepted": len(ids), "message_ids": ids})
     else:
         body = orjson.dumps({"message_id": ids[0], "status": "queued", "queued_at": accepted_at})
-    try:
+    with outages.translated():  # push.lua refuses before its first write: nothing queued
         result = await buffer.push_async(
             entries,
             idempotency_key=f"{api_key_id or '-'}:{'bulk' if bulk else 'one'}:{idempotency_key}" if idempotency_key else None,
             response=body,
             rate_key=_rate_key(api_key_id, staff_user_id),
         )
-    except (redis.RedisError, OSError) as exc:  # unreachable, out of memory, a read-only replica...
-        raise QueueUnavailable(str(exc)) from exc
     if result.replayed_response is not None:
         return Accepted(body=result.replayed_response, replayed=True)
     if result.queue_full:
         raise QueueFull()
     if result.rate_limited:
         raise RateLimited()
-    if result.need_flush_job:
-        await _enqueue_flush_job()
+    if result.flush_job_requested:
+        await _enqueue_requested_flush_job()
     return Accepted(body=body)
 
 
@@ -98,14 +96,35 @@ def accepted_ids(accepted: Accepted) -> list[str]:
     return answer["message_ids"] if "message_ids" in answer else [answer["message_id"]]
 
 
-async def _enqueue_flush_job() -> None:
+async def _enqueue_requested_flush_job() -> None:
     # Rare (once per flush job), and RQ's client is synchronous: run it off the event loop.
     try:
-        await asyncio.to_thread(jobs.enqueue_flush_job)
+        await asyncio.to_thread(jobs.enqueue_requested_flush_job)
     except Exception:  # the message is safe in Redis; a later push asks again
         log.exception("could not enqueue a flush job; the next accepted message will ask again")
 
 
+async def traffic_simulate(count: int, *, api_key_id: int | None, staff_user_id: int | None) -> list[str]:
+    """Queue `count` realistic chat messages (POST /simulate) in bulk-sized chunks, each
+    all or none; returns their ids. Raises RateLimited, QueueFull or QueueUnavailable with
+    `accepted`, the messages the earlier chunks queued."""
+    message_ids: list[str] = []
+    chunk = msgbuffer_settings().MAX_BULK_ITEMS
+    messages = simulate.chat_messages(count)
+    try:
+        for start in range(0, count, chunk):
+            accepted = await messages_accept(messages[start : start + chunk], bulk=True, api_key_id=api_key_id, staff_user_id=staff_user_id)
+            message_ids += accepted_ids(accepted)
+    except (RateLimited, QueueFull) as exc:
+        raise type(exc)(accepted=len(message_ids)) from exc
+    except QueueUnavailable as exc:
+        raise QueueUnavailable(
+            str(exc), kind=exc.kind, consequence=f"{len(message_ids)} of {count} were queued", accepted=len(message_ids)
+        ) from exc
+    return message_ids
+
+
+@outages.translated(consequence="Redis was not reset")
 def buffer_reset() -> dict:
     """Demo only: delete every stored message and every buffer key."""
     from .models import Message

@@ -2,7 +2,6 @@
 /metrics all render what `stats_snapshot` (or its async twin) returns."""
 from __future__ import annotations
 
-import json
 import statistics
 from datetime import datetime, timezone
 
@@ -18,11 +17,10 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 def _oldest_age(payload: bytes | None, now: datetime) -> float:
-    if payload is None:
-        return 0.0
+    accepted = buffer.accepted_at(payload) if payload is not None else None
     try:
-        return max((now - datetime.fromisoformat(json.loads(payload)["created_at"])).total_seconds(), 0.0)
-    except (ValueError, KeyError, TypeError):
+        return max((now - accepted).total_seconds(), 0.0) if accepted is not None else 0.0
+    except TypeError:  # a naive time (not ingest's): no age to tell
         return 0.0
 
 

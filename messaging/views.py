@@ -2,6 +2,10 @@
 render JSON. The ingest POSTs normally never get here (asgi.py routes them to
 ingest.IngestASGIApp); when they do, they run the same `handle_ingest`.
 
+Outages are not caught here: services and selectors raise outages.QueueUnavailable or
+DatabaseUnavailable, and DatabaseUnavailableMiddleware (or polled_reads.py, ahead of
+Django) answers with outages.py's JSON 503.
+
 Who may call each view is access.py's to say (README "Who may call what"). API views are
 CSRF-exempt for Django's middleware, so that a key-authenticated call needs no token; a
 write authenticated by a staff session cookie passes Django's CSRF check all the same
@@ -17,7 +21,6 @@ import functools
 import inspect
 import logging
 
-import redis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,13 +30,11 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
-from . import access, auth_throttle, errors, ingest, selectors, services, simulate
+from . import access, auth_throttle, errors, ingest, selectors, services
 from .conf import msgbuffer_settings
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import metrics_exposition
 from .openapi import openapi_document
 from .schemas import MessageListQuery, SimulateIn
-from .stats import stats_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +80,27 @@ def _declared_length(request: HttpRequest) -> int:
         return 0  # unreadable: count the bytes instead
 
 
+def _body(request: HttpRequest) -> tuple[bytes, HttpResponse | None]:
+    """The body under its route's limit (ingest.body_limit), or ingest's 413 for it."""
+    limit = ingest.body_limit(request.path)
+    if _declared_length(request) > limit:
+        return b"", ingest.too_large(request.path).http_response()
+    # request.read(), not request.body: the body property refuses anything over
+    # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) with a 400, below the bulk limit (8 MiB).
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return b"", ingest.too_large(request.path).http_response()
+    return body, None
+
+
 async def _ingest(request: HttpRequest) -> HttpResponse:
     client = auth_throttle.client_address(request)
     throttled = ingest.auth_throttled(client)
     if throttled is not None:
         return throttled.http_response()
-    limit = ingest.body_limit(request.path)
-    if _declared_length(request) > limit:
-        return ingest.too_large(request.path).http_response()
-    # request.read(), not request.body: the body property refuses anything over
-    # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) with a 400, below the bulk limit (8 MiB).
-    body = request.read(limit + 1)
+    body, refusal = _body(request)
+    if refusal is not None:
+        return refusal
     reply = await ingest.handle_ingest(
         request.path,
         body,
@@ -147,10 +158,7 @@ async def message_detail(request: HttpRequest, message_id) -> JsonResponse:
 
 def message_detail_answer(request: HttpRequest, message_id) -> JsonResponse:
     """GET /messages/<id> for a caller who may read."""
-    try:
-        status = selectors.message_status(message_id)
-    except redis.RedisError:
-        return _error(503, "queue_unavailable", "the queue cannot be reached to look for a queued message; retry later")
+    status = selectors.message_status(message_id)
     if status is None:
         return _error(404, "not_found", "no message with this id is queued or stored")
     return JsonResponse(status)
@@ -170,10 +178,10 @@ def health_answer(request: HttpRequest, *, full: bool = True) -> JsonResponse:
     required) learns only healthy or not, from the status and the code."""
     database = selectors.database_status()
     try:
-        snapshot = stats_snapshot()
+        snapshot = selectors.queue_stats()
         redis_status = "ok"
-    except redis.RedisError as exc:
-        snapshot, redis_status = None, f"unreachable: {exc.__class__.__name__}"
+    except services.QueueUnavailable as exc:  # /health reports it, in its own body
+        snapshot, redis_status = None, f"unreachable: {exc.kind}"
     failed = [part for part, status in (("redis", redis_status), ("database", database)) if status != "ok"]
     healthy = not failed
     if not full:
@@ -202,10 +210,7 @@ async def queue_status(request: HttpRequest) -> JsonResponse:
 
 def queue_status_answer(request: HttpRequest) -> JsonResponse:
     """GET /queue/status for a caller who may read."""
-    try:
-        s = stats_snapshot()
-    except redis.RedisError:
-        return _error(503, "queue_unavailable", "the queue cannot be reached")
+    s = selectors.queue_stats()
     keys = ("queue_length", "in_flight", "dead_letters", "batch_threshold", "batch_progress", "batches_ready", "last_batch", "workers")
     return JsonResponse({key: s[key] for key in keys} | {"oldest_message_age_s": s["oldest_message_age_s"]})
 
@@ -220,11 +225,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
 
 def metrics_answer(request: HttpRequest) -> HttpResponse:
     """GET /metrics for a caller who may scrape."""
-    try:
-        body = metrics_exposition()
-    except redis.RedisError:
-        return _error(503, "queue_unavailable", "the queue cannot be reached")
-    return HttpResponse(body, content_type=METRICS_CONTENT_TYPE)
+    return HttpResponse(selectors.metrics_page(), content_type=METRICS_CONTENT_TYPE)
 
 
 @allow("POST")
@@ -232,20 +233,14 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
     who = await access.operator(request, required=msgbuffer_settings().API_KEYS_REQUIRED)
     if who.refusal is not None:
         return who.refusal
-    limit = msgbuffer_settings().MAX_BODY_BYTES
-    body = request.read(limit + 1)  # not request.body: its own limit answers with a 400 page
-    if len(body) > limit:
-        return _error(413, "payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {request.path}")
-    if body.strip():
-        # JSON only, as on ingest: a cross-site form cannot send it without a CORS preflight.
-        media_type = request.content_type.lower()
-        if media_type != "application/json":
-            return _error(415, "unsupported_media_type", f"Content-Type must be application/json, not {media_type or 'missing'}")
-        data, refusal = ingest.parse_object(body)
-        if refusal is not None:
-            return refusal.http_response()
-    else:
-        data = {}
+    body, refusal = _body(request)
+    if refusal is not None:
+        return refusal
+    data, reply = {}, None  # an empty body asks for the default count
+    if body.strip():  # any other is held to ingest's rules and words
+        data, reply = ingest.json_object(request.path, body, content_type=request.META.get("CONTENT_TYPE"))
+    if reply is not None:
+        return reply.http_response()
     try:
         count = SimulateIn.model_validate(data).count
     except ValidationError as exc:
@@ -255,25 +250,15 @@ async def simulate_traffic(request: HttpRequest) -> HttpResponse:
     limited = who.key_id is not None or who.staff_user_id is not None
     if limited and rate_limit and count > rate_limit:  # could never pass: refused whole, like a bulk push
         return _rate_limited(rate_limit, accepted=0, count=count)
-    message_ids: list[str] = []
-    chunk = msgbuffer_settings().MAX_BULK_ITEMS
-    messages = simulate.chat_messages(count)
     try:
-        for start in range(0, count, chunk):
-            accepted = await services.messages_accept(
-                messages[start : start + chunk], bulk=True, api_key_id=who.key_id, staff_user_id=who.staff_user_id
-            )
-            message_ids += services.accepted_ids(accepted)
-    except services.RateLimited:
+        message_ids = await services.traffic_simulate(count, api_key_id=who.key_id, staff_user_id=who.staff_user_id)
+    except services.RateLimited as exc:
         # This second's budget ran out part-way (it was partly spent before): say how much went.
-        return _rate_limited(rate_limit, accepted=len(message_ids), count=count)
-    except services.QueueFull:
-        response = _error(503, "queue_full", f"the queue is full; {len(message_ids)} of {count} were queued", accepted=len(message_ids))
+        return _rate_limited(rate_limit, accepted=exc.accepted, count=count)
+    except services.QueueFull as exc:
+        response = _error(503, "queue_full", f"the queue is full; {exc.accepted} of {count} were queued", accepted=exc.accepted)
         response["Retry-After"] = "1"
         return response
-    except (services.QueueUnavailable, redis.RedisError):
-        return _error(503, "queue_unavailable", f"the queue cannot be reached; {len(message_ids)} of {count} were queued",
-                      accepted=len(message_ids))
     return JsonResponse({"messages_count": len(message_ids), "message_ids": message_ids}, status=202)
 
 
@@ -292,10 +277,7 @@ async def reset(request: HttpRequest) -> JsonResponse:
     who = await access.operator(request, required=True)
     if who.refusal is not None:
         return who.refusal
-    try:
-        return JsonResponse(await sync_to_async(services.buffer_reset)())
-    except redis.RedisError:
-        return _error(503, "queue_unavailable", "the queue cannot be reached; Redis was not reset")
+    return JsonResponse(await sync_to_async(services.buffer_reset)())
 
 
 # ---------------------------------------------------------------------------

@@ -3,20 +3,18 @@
 
 - SimpleWorker: a flush job runs in the worker process (no fork per job), keeping its
   database connection between jobs; jobs.py closes stale ones around each job.
-- On start it asks for a flush job: claims left by a worker that was killed are then
+- On start it requests a flush job: claims left by a worker that was killed are then
   recovered even if no new message arrives. While idle it wakes every IDLE_CHECK_EVERY
   seconds and enqueues a job if work waits or is claimed with no job active
-  (jobs.flush_recover): a web process may die between asking for a job and enqueueing it.
+  (jobs.request_flush_job_if_unattended): a web process may die between marking a job
+  requested and enqueueing it.
 - Heartbeats go to msgbuffer:workers too, so /health counts live workers.
-- A warm shutdown (SIGTERM, Ctrl-C) tells a running drain to stop after its batch.
+- A warm shutdown (SIGTERM, Ctrl-C) tells a running drain to stop after its batch
+  (jobs.stop_requested, the job's input).
 """
-import threading
-
 from rq.worker import SimpleWorker, WorkerStatus
 
 from . import buffer, jobs
-
-stop_requested = threading.Event()
 
 # How often an idle worker stops waiting on RQ to look for unattended work (seconds).
 # RQ's own wake-up comes every worker_ttl - 15 s: 405 s by default.
@@ -30,20 +28,20 @@ class FlushWorker(SimpleWorker):
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
-        stop_requested.clear()
+        jobs.stop_requested.clear()
         buffer.worker_heartbeat(self.name, self.worker_ttl)
-        if jobs.flush_kick() or jobs.flush_recover():
-            self.log.info("asked for a flush job to recover anything left in flight")
+        if jobs.request_flush_job() or jobs.request_flush_job_if_unattended():
+            self.log.info("requested a flush job to recover anything left in flight")
 
     def heartbeat(self, timeout=None, pipeline=None):
         super().heartbeat(timeout=timeout, pipeline=pipeline)
         buffer.worker_heartbeat(self.name, timeout or self.worker_ttl)
         # RQ heartbeats an idle worker each time it wakes from waiting for a job.
-        if self.get_state() == WorkerStatus.IDLE and jobs.flush_recover():
+        if self.get_state() == WorkerStatus.IDLE and jobs.request_flush_job_if_unattended():
             self.log.info("enqueued a flush job for messages no job was attending to")
 
     def request_stop(self, signum, frame):
-        stop_requested.set()
+        jobs.stop_requested.set()
         super().request_stop(signum, frame)
 
     def register_death(self):

@@ -275,6 +275,17 @@ async def test_queue_status__redis_unreachable__503_json(api, redis_unreachable)
     assert_json_error(await api.get("/queue/status"), 503, "queue_unavailable")
 
 
+@pytest.mark.parametrize("path", ["/queue/status", "/metrics", f"/messages/{uuid.uuid4()}"])
+def test_django_views__redis_unreachable__the_same_503_as_ahead_of_django(redis_unreachable, path):
+    """Through Django's own handler (the test client), with DEBUG off: the middleware maps the
+    services' QueueUnavailable as polled_reads.py does."""
+    with override_settings(DEBUG=False):
+        response = Client().get(path)
+
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "queue_unavailable" and response["Retry-After"].isdigit()
+
+
 # ---------------------------------------------------------------------------
 # POST /simulate
 # ---------------------------------------------------------------------------
@@ -339,6 +350,16 @@ async def test_simulate__form_body__415(api, clean_redis):
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+async def test_simulate__not_json__415_in_ingest_words(api, clean_redis, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    simulated = await api.post("/simulate", content=b'{"count": 5}', headers=headers)
+    ingested = await api.post("/messages", content=b'{"user_id": 1, "channel_id": 1, "content": "x"}', headers=headers)
+
+    assert assert_json_error(simulated, 415, "unsupported_media_type") == assert_json_error(ingested, 415, "unsupported_media_type")
+    assert clean_redis.llen(buffer.PENDING) == 0
+
+
 async def test_simulate__keys_required__needs_an_operate_key_or_a_staff_session(api, clean_redis):
     _, raw = await sync_to_async(api_keys.api_key_create)(name="bench", scopes=["operate"])
     _, ingest_only = await sync_to_async(api_keys.api_key_create)(name="client")  # no --scope: ingest,read
@@ -361,7 +382,10 @@ async def test_simulate__keys_required__needs_an_operate_key_or_a_staff_session(
 
 
 async def test_simulate__redis_unreachable__503_json(api, redis_unreachable):
-    assert_json_error(await api.post("/simulate", json={"count": 5}), 503, "queue_unavailable")
+    response = await api.post("/simulate", json={"count": 5})
+
+    assert assert_json_error(response, 503, "queue_unavailable")["accepted"] == 0
+    assert response.headers["Retry-After"].isdigit()
 
 
 # ---------------------------------------------------------------------------

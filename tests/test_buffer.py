@@ -1,4 +1,4 @@
-"""messaging/buffer.py and its Lua scripts, against the tests' real Redis.
+"""messaging/buffer/ and its Lua scripts, against the tests' real Redis.
 
 Each test drives the buffer operations directly (no worker, no web server) and checks
 the Redis keys they leave behind, so that a flush test failing elsewhere can be traced
@@ -7,10 +7,12 @@ to the buffer or ruled out.
 import json
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from messaging import buffer
+from messaging.schemas import MessageIn
 from tests.delivery import wait_past_leases
 from tests.support import wait_for
 
@@ -18,16 +20,10 @@ SHORT_LEASE = 0.3  # seconds: lease-expiry tests wait for it, so keep it small
 
 
 def entry(n: int) -> tuple[str, bytes]:
-    """One (message_id, payload) pair as ingest would queue it."""
+    """One (message_id, payload) pair as ingest queues it."""
     message_id = str(uuid.uuid4())
-    payload = {
-        "message_id": message_id,
-        "user_id": 1,
-        "channel_id": 1,
-        "content": f"message {n}",
-        "created_at": datetime.now(timezone.utc).isoformat(),
-    }
-    return message_id, json.dumps(payload).encode()
+    message = MessageIn(user_id=1, channel_id=1, content=f"message {n}")
+    return message_id, buffer.queued_payload(message, message_id, datetime.now(timezone.utc).isoformat())
 
 
 def push_many(count: int) -> list[tuple[str, bytes]]:
@@ -95,12 +91,12 @@ def test_push__same_idempotency_key__replays_first_answer_and_queues_nothing(cle
 
 
 def test_push__first_message__asks_for_one_flush_job_only(clean_redis):
-    assert buffer.push([entry(0)]).need_flush_job
-    assert not buffer.push([entry(1)]).need_flush_job  # a job is already asked for
+    assert buffer.push([entry(0)]).flush_job_requested
+    assert not buffer.push([entry(1)]).flush_job_requested  # a job is already asked for
 
     buffer.flush_job_started()  # the job runs: it is active, no longer waiting
 
-    assert not buffer.push([entry(2)]).need_flush_job  # the active job will take it
+    assert not buffer.push([entry(2)]).flush_job_requested  # the active job will take it
 
 
 def test_push__full_batch_while_a_job_is_active__wakes_it_and_asks_for_a_helper(clean_redis):
@@ -111,7 +107,7 @@ def test_push__full_batch_while_a_job_is_active__wakes_it_and_asks_for_a_helper(
     result = buffer.push([entry(49)])
 
     assert clean_redis.llen(buffer.WAKEUP) == 1
-    assert result.need_flush_job  # a full batch waits: another worker may help
+    assert result.flush_job_requested  # a full batch waits: another worker may help
 
 
 # ---------------------------------------------------------------------------
@@ -299,3 +295,33 @@ def test_dead_letter_discard__removes_only_the_named_ones(clean_redis):
 
     assert [dead["id"] for dead in buffer.dead_letter_list()] == [second["id"]]
     assert clean_redis.llen(buffer.PENDING) == 0
+
+
+# ---------------------------------------------------------------------------
+# The queued-message format (message_format.py)
+# ---------------------------------------------------------------------------
+def test_queued_payload__exactly_queued_messages_fields__reads_back_as_written():
+    message_id, accepted = str(uuid.uuid4()), datetime.now(timezone.utc)
+    payload = buffer.queued_payload(MessageIn(user_id=3, channel_id=4, content="hi"), message_id, accepted.isoformat())
+
+    assert set(json.loads(payload)) == set(buffer.QueuedMessage.model_fields)
+    queued = buffer.QueuedMessage.model_validate_json(payload)
+    assert (str(queued.message_id), queued.user_id, queued.channel_id, queued.content, queued.created_at) == (message_id, 3, 4, "hi", accepted)
+    assert buffer.accepted_at(payload) == accepted
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1]", b"{}", b'{"created_at": 5}', b'{"created_at": "yesterday"}'])
+def test_accepted_at__unreadable_payload__none(payload):
+    assert buffer.accepted_at(payload) is None
+
+
+def test_lua_scripts__name_no_field_of_a_queued_message_or_dead_letter():
+    """They are given the names by Python (dead_letter_take.lua's ARGV), so a renamed field
+    cannot leave a script reading the old one."""
+    fields = set(buffer.QueuedMessage.model_fields) | {"payload"}
+    scripts = sorted(Path(buffer.__file__).with_name("lua").glob("*.lua"))
+
+    assert scripts
+    for script in scripts:
+        code = "\n".join(line.split("--", 1)[0] for line in script.read_text().splitlines())
+        assert [field for field in fields if f"'{field}'" in code or f'"{field}"' in code] == [], script.name

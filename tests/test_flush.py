@@ -141,7 +141,7 @@ def test_flush__counters__move_only_after_the_batch_commits(worker, ingest, clea
 
 @pytest.mark.parametrize(("waiting", "expect_call"), [(100, False), (150, True)])
 def test_buffer_drain__two_full_batches_behind_the_claimed_one__asks_for_helpers(waiting, expect_call):
-    """The draining job asks for another job (jobs.flush_kick) only while a real backlog
+    """The draining job asks for another job (jobs.request_flush_job) only while a real backlog
     waits: two full batches behind the one it just claimed."""
     from messaging import flush
     from tests.delivery import queued_entry

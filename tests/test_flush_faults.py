@@ -117,14 +117,14 @@ def test_flush__flush_job_asked_for_but_never_enqueued__a_running_worker_still_f
 
     asked = buffer.push(entries)  # ...and the web process dies before enqueueing
 
-    assert asked.accepted and asked.need_flush_job
+    assert asked.accepted and asked.flush_job_requested
     wait_until_stored(row_count, 3, timeout=msgbuffer_settings().FLUSH_INTERVAL + 10, processes=processes)
     assert_stored_exactly_once([message_id for message_id, _ in entries], stored_ids())
 
 
 def test_flush__flush_job_asked_for_but_never_enqueued__a_starting_worker_flushes(processes, clean_redis):
     entries = [queued_entry(n) for n in range(3)]
-    assert buffer.push(entries).need_flush_job  # nobody enqueues the job
+    assert buffer.push(entries).flush_job_requested  # nobody enqueues the job
 
     start_worker(processes, clean_redis)
 
@@ -197,7 +197,7 @@ def test_flush__backlog_with_no_new_traffic__two_workers_drain_it_once(processes
         buffer.push(entries)
         accepted += [message_id for message_id, _ in entries]
     clean_redis.delete(buffer.FLUSH_QUEUED)
-    assert jobs.flush_kick()  # one job, as one accepted message would ask for
+    assert jobs.request_flush_job()  # one job, as one accepted message would ask for
 
     wait_until_stored(row_count, total, timeout=60, processes=processes)
     assert_stored_exactly_once(accepted, stored_ids())

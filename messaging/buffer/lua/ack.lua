@@ -28,7 +28,7 @@ if n_dead > 0 then
   redis.call('INCRBY', KEYS[14], n_dead)
 end
 first = first + n_dead
--- Prometheus histograms (buckets chosen in messaging/metrics.py), cluster-wide.
+-- Prometheus histograms (buckets chosen in messaging/buffer/histograms.py), cluster-wide.
 for i = 0, n_size_fields - 1 do
   redis.call('HINCRBYFLOAT', KEYS[12], ARGV[first + 2 * i], ARGV[first + 2 * i + 1])
 end

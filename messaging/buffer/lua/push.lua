@@ -3,7 +3,7 @@
 --       rate (this API key's counter for this second), accepted_total
 -- ARGV: max_queue, batch_size, flag_ttl_ms, idempotency_ttl_s, response, rate_limit
 --       (messages per second; 0: none), (message_id, payload)...
--- Returns {code, queue_length, need_flush_job, replayed_response}; code 0 accepted,
+-- Returns {code, queue_length, flush_job_requested, replayed_response}; code 0 accepted,
 -- 1 queue full, 2 idempotent replay, 3 over the key's rate limit.
 local use_idempotency = ARGV[5] ~= ''
 if use_idempotency then
@@ -37,9 +37,9 @@ local batch_size = tonumber(ARGV[2])
 if length >= batch_size and redis.call('LLEN', KEYS[6]) == 0 then
   redis.call('LPUSH', KEYS[6], '1')  -- wake a flush job lingering over a partial batch
 end
-local need_job = 0
+local job_requested = 0
 if redis.call('EXISTS', KEYS[4]) == 0 and (redis.call('EXISTS', KEYS[5]) == 0 or length >= batch_size) then
   redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
-  need_job = 1
+  job_requested = 1
 end
-return {0, length, need_job, ''}
+return {0, length, job_requested, ''}

@@ -1,0 +1,88 @@
+"""The Redis buffer between ingestion and PostgreSQL: the one public face of the package.
+
+Every other module imports `messaging.buffer` and nothing below it. The package owns every
+Redis key msgbuffer uses and every operation on them; nothing else builds a key string or
+talks to Redis about the buffer. By concern:
+
+  connection.py      clients (sync per process, async per event loop; Sentinel)
+  keys.py            the key names, with a table of what each holds
+  message_format.py  the queued message's JSON fields (written by ingest, read by flush jobs)
+  scripts.py         the one loader of lua/*.lua, one script per state change
+  queue.py           push, claim, ack, requeue
+  coordination.py    flush-job requests, activity and worker heartbeats
+  readings.py        the stats reading, /metrics counters, the events channel
+  histograms.py      the /metrics histograms' buckets and what one batch adds
+  dead_letters.py    dead letters, and the demo's reset
+"""
+from .connection import async_client, close_async_client, reset_clients, sync_client
+from .coordination import (
+    flush_job_alive,
+    flush_job_may_finish,
+    flush_job_started,
+    flush_work_unattended,
+    mark_flush_job_requested,
+    next_lease_deadline,
+    oldest_accepted_at,
+    wait_for_work,
+    worker_gone,
+    worker_heartbeat,
+)
+from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_requeue, reset
+from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
+from .keys import (
+    ACCEPTED_TOTAL,
+    CLAIM_PREFIX,
+    CURRENT_RPS,
+    DEAD_LETTERS,
+    EVENTS,
+    FLUSH_ACTIVE,
+    FLUSH_QUEUED,
+    IDEMPOTENCY_PREFIX,
+    IN_FLIGHT,
+    LATENCY_MS,
+    LEASES,
+    PENDING,
+    QUEUED_IDS,
+    RATE_PREFIX,
+    REJECTED_TOTAL,
+    TOTAL_BATCHES,
+    TOTAL_MESSAGES,
+    WAKEUP,
+    WORKERS,
+)
+from .message_format import QueuedMessage, accepted_at, queued_payload
+from .queue import Claim, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
+from .readings import (
+    BufferState,
+    MetricCounters,
+    count_flush_error,
+    count_rejected_async,
+    events_subscription,
+    is_queued,
+    read_metric_counters,
+    read_state,
+    read_state_async,
+)
+
+__all__ = [
+    # connection
+    "async_client", "close_async_client", "reset_clients", "sync_client",
+    # keys
+    "ACCEPTED_TOTAL", "CLAIM_PREFIX", "CURRENT_RPS", "DEAD_LETTERS", "EVENTS", "FLUSH_ACTIVE", "FLUSH_QUEUED",
+    "IDEMPOTENCY_PREFIX", "IN_FLIGHT", "LATENCY_MS", "LEASES", "PENDING", "QUEUED_IDS", "RATE_PREFIX",
+    "REJECTED_TOTAL", "TOTAL_BATCHES", "TOTAL_MESSAGES", "WAKEUP", "WORKERS",
+    # the queued-message format
+    "QueuedMessage", "accepted_at", "queued_payload",
+    # queue
+    "Claim", "PushResult", "ack", "claim", "new_batch_id", "push", "push_async", "push_raw", "release", "requeue_expired",
+    # flush-job coordination
+    "flush_job_alive", "flush_job_may_finish", "flush_job_started", "flush_work_unattended", "mark_flush_job_requested",
+    "next_lease_deadline", "oldest_accepted_at", "wait_for_work", "worker_gone", "worker_heartbeat",
+    # readings
+    "BufferState", "MetricCounters", "count_flush_error", "count_rejected_async", "events_subscription", "is_queued",
+    "read_metric_counters", "read_state", "read_state_async",
+    # histograms
+    "BATCH_SIZE_BUCKETS", "LATENCY_MS_BUCKETS",
+    # dead letters and reset
+    "dead_letter_discard", "dead_letter_list", "dead_letter_requeue", "reset",
+]
