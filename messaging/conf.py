@@ -1,12 +1,13 @@
 """msgbuffer's app settings: the dataclass below is the one owner of every default.
 
 settings.MSGBUFFER holds only what was asked for: the MSGBUFFER_* environment variables,
-as their words (`from_environment`), or Python values in a test's `override_settings`.
+as their words (`from_environment`), over DEVELOPMENT_DEFAULTS in development
+(settings/local.py), or Python values in a test's `override_settings`.
 pydantic turns both into the field's type; a value it cannot turn is a system check error
 naming the variable (apps.py, msgbuffer.E013), not a traceback at import.
 
 Read them through `msgbuffer_settings()`. The result is cached; a `setting_changed`
-receiver clears the cache, so `override_settings(MSGBUFFER=..., DEBUG=...)` works in tests.
+receiver clears the cache, so `override_settings(MSGBUFFER=...)` works in tests.
 System checks in apps.py reject values out of range at start-up.
 """
 from collections.abc import Mapping
@@ -46,7 +47,7 @@ class MsgbufferSettings:
     MAX_BULK_ITEMS: int = 1000  # messages in one POST /messages/bulk
     MAX_SIMULATE: int = 10_000  # messages one POST /simulate may generate
     BODY_READ_TIMEOUT: float = env(10.0)  # seconds a request body may take between two of its parts (body_deadline.py)
-    # The three switches below default to production's answer; DEBUG_DEFAULTS opens them in development.
+    # The three switches below default to production's answer; DEVELOPMENT_DEFAULTS opens them.
     API_KEYS_REQUIRED: bool = env(True)  # the API needs `Authorization: Bearer <key>` or a staff session
     ALLOW_RESET: bool = env(False)  # DELETE /reset is a demo tool: off unless asked for
     DASHBOARD_AUTH: bool = env(True)  # the dashboard and /ws/stats admit staff sessions (or a key) only
@@ -59,9 +60,11 @@ class MsgbufferSettings:
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
 
 
-# With DEBUG on (`make run`), a visitor can try the API, the dashboard and /reset without
-# a key or a login. Stated here only: settings and the README follow.
-DEBUG_DEFAULTS = {"API_KEYS_REQUIRED": False, "ALLOW_RESET": True, "DASHBOARD_AUTH": False}
+# With DJANGO_DEBUG on (`make run`), a visitor can try the API, the dashboard and /reset
+# without a key or a login. Stated here only; settings/local.py applies them under what the
+# environment says. Decided with the settings module, not by settings.DEBUG at run time:
+# Django's test runner turns DEBUG off in a development process.
+DEVELOPMENT_DEFAULTS = {"API_KEYS_REQUIRED": False, "ALLOW_RESET": True, "DASHBOARD_AUTH": False}
 
 DEFAULTS = MsgbufferSettings()
 _FIELD_NAMES = frozenset(f.name for f in fields(MsgbufferSettings))
@@ -82,8 +85,7 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
 @cache
 def _load() -> tuple[MsgbufferSettings, tuple[str, ...]]:
     """The settings, and what could not be parsed (those fields keep their default)."""
-    given = {key: value for key, value in (getattr(settings, "MSGBUFFER", {}) or {}).items() if key in _FIELD_NAMES}
-    values = {**(DEBUG_DEFAULTS if settings.DEBUG else {}), **given}
+    values = {key: value for key, value in (getattr(settings, "MSGBUFFER", {}) or {}).items() if key in _FIELD_NAMES}
     try:
         return _PARSER.validate_python(values), ()
     except pydantic.ValidationError as invalid:
@@ -117,5 +119,5 @@ def unknown_setting_names() -> list[str]:
 
 @receiver(setting_changed)
 def _clear_cache(*, setting, **kwargs):
-    if setting in {"MSGBUFFER", "REDIS_URL", "DEBUG"}:
+    if setting in {"MSGBUFFER", "REDIS_URL"}:
         _load.cache_clear()
