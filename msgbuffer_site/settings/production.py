@@ -29,19 +29,13 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # No browser origin may call the API cross-site unless one is named.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
 
-# After `collectstatic` (the Dockerfile runs it), files get hashed names (ES module imports
-# included: msgbuffer_site/static_storage.py) and are cached for ever. Without it (a
-# Procfile started as it stands), WhiteNoise serves them from the apps' static folders, so
-# the dashboard still works instead of failing on a missing manifest.
+# After `collectstatic` (the Dockerfile runs it), files get hashed names, ES module
+# imports included, and are cached for ever (msgbuffer_site/static_storage.py). The same
+# storage writes them and names them, so collectstatic itself needs no other settings.
+# Without collectstatic (a Procfile started as it stands), WhiteNoise serves the apps'
+# static folders, so the dashboard still works.
 STATIC_COLLECTED = (STATIC_ROOT / "staticfiles.json").exists()
-STORAGES = {
-    **STORAGES,
-    "staticfiles": {
-        "BACKEND": "msgbuffer_site.static_storage.HashedStaticFilesStorage"
-        if STATIC_COLLECTED
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
-}
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "msgbuffer_site.static_storage.HashedStaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
