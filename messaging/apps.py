@@ -15,13 +15,17 @@ class MessagingConfig(AppConfig):
 
 def check_msgbuffer_settings(app_configs=None, **kwargs):
     """Reject settings that would break the buffer's promises, at start-up."""
-    from .conf import msgbuffer_settings, unknown_setting_names
+    from .conf import setting_problems, unknown_setting_names
 
-    conf = msgbuffer_settings()
+    # A value that does not parse is reported here, and the range checks below see its default.
+    conf, unparsed = setting_problems()
     found = []
 
     def error(msg, id_):
         found.append(checks.Error(msg, id=f"msgbuffer.{id_}"))
+
+    for problem in unparsed:
+        error(problem, "E013")
 
     if not 1 <= conf.BATCH_SIZE <= 1000:
         error(f"MSGBUFFER_BATCH_SIZE must be in 1..1000 (got {conf.BATCH_SIZE}); a Lua script moves one batch at once.", "E001")

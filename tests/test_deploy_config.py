@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from messaging.conf import environment_variables
 from messaging.models import Message
 from tests.support import ROOT, child_env, wait_for
 
@@ -28,7 +29,7 @@ PROCFILE = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().s
 PROCFILE = {name.strip(): command.strip() for name, command in PROCFILE.items()}
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-SETTINGS_SOURCE = (ROOT / "msgbuffer_site" / "settings.py").read_text()
+SETTINGS_SOURCE = "\n".join(path.read_text() for path in sorted((ROOT / "msgbuffer_site" / "settings").glob("*.py")))
 WEB_PORT_IN_CONTAINER = 8000
 
 # Variables that are not Django settings but are read by the tools around them.
@@ -58,9 +59,9 @@ def env_example_names() -> set[str]:
 
 
 def settings_variable_names() -> set[str]:
-    """Environment variables that msgbuffer_site/settings.py reads."""
-    pattern = r"""(?:os\.environ\.get|os\.environ\[|env_bool|env_list)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
-    return set(re.findall(pattern, SETTINGS_SOURCE))
+    """Environment variables that msgbuffer_site/settings/ reads, MSGBUFFER_* through messaging/conf.py."""
+    pattern = r"""(?:os\.environ\.get|os\.environ\[|env_[a-z]+)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
+    return set(re.findall(pattern, SETTINGS_SOURCE)) | set(environment_variables())
 
 
 def compose_variable_names() -> set[str]:

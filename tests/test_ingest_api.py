@@ -499,7 +499,7 @@ async def test_post__redis_out_of_memory__503_and_nothing_queued(api, redis_at, 
 
 
 async def test_post_message__queue_at_max__503_queue_full_with_retry_after(api, clean_redis):
-    with override_settings(MSGBUFFER={"MAX_QUEUE": 3}):
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "MAX_QUEUE": 3}):
         assert (await api.post("/messages/bulk", content=_bulk(VALID, VALID), headers=JSON)).status_code == 202
         too_many = await api.post("/messages/bulk", content=_bulk(VALID, VALID), headers=JSON)
         last = await api.post("/messages", content=encode(VALID), headers=JSON)

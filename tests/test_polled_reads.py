@@ -1,5 +1,6 @@
 """messaging/polled_reads.py: the per-process cache of what every dashboard polls."""
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from messaging import polled_reads
@@ -17,7 +18,7 @@ def empty_cache():
 
 @pytest.mark.django_db(transaction=True)
 async def test_polled_reads__within_the_cache_time__same_answer_without_asking_redis(api):
-    with override_settings(MSGBUFFER={"READ_CACHE_SECONDS": 30.0}):
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "READ_CACHE_SECONDS": 30.0}):
         first = (await api.get("/queue/status")).json()
         await api.post("/messages", json=MESSAGE, headers=JSON)
         second = (await api.get("/queue/status")).json()
@@ -29,7 +30,7 @@ async def test_polled_reads__within_the_cache_time__same_answer_without_asking_r
 
 @pytest.mark.django_db(transaction=True)
 async def test_polled_reads__cache_off__every_read_fresh(api):
-    with override_settings(MSGBUFFER={"READ_CACHE_SECONDS": 0.0}):
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "READ_CACHE_SECONDS": 0.0}):
         await api.get("/queue/status")
         await api.post("/messages", json=MESSAGE, headers=JSON)
         assert (await api.get("/queue/status")).json()["queue_length"] == 1
@@ -37,7 +38,7 @@ async def test_polled_reads__cache_off__every_read_fresh(api):
 
 @pytest.mark.django_db(transaction=True)
 async def test_polled_reads__many_distinct_queries__cache_bounded(api):
-    with override_settings(MSGBUFFER={"READ_CACHE_SECONDS": 30.0}):
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "READ_CACHE_SECONDS": 30.0}):
         for n in range(polled_reads.CACHE_ENTRIES + 20):
             await api.get(f"/messages?limit=1&n={n}")
 

@@ -1,7 +1,7 @@
 """SPEC §1: `python manage.py runserver` serves HTTP and WebSockets (daphne's runserver).
 
-settings.py loads daphne's app only for this command (it costs every other process
-about 40 MiB), so check the command itself still does both.
+Only the development settings (settings/local.py, DJANGO_DEBUG on) load daphne's app (it
+costs every process about 40 MiB), so check the command itself still does both.
 """
 import asyncio
 import json

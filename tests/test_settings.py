@@ -1,4 +1,4 @@
-"""msgbuffer_site/settings.py: what the environment turns into, and what production
+"""msgbuffer_site/settings/ and messaging/conf.py: what the environment turns into, and what production
 settings do to every response.
 
 Settings are read once per process, so each environment is tried in a fresh Python
@@ -6,8 +6,10 @@ process started with exactly that environment.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import secrets
 import string
 import subprocess
@@ -18,7 +20,9 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
+
+from messaging.conf import msgbuffer_settings
 
 from msgbuffer_site import embedded_redis
 from tests.support import ROOT, wait_for
@@ -389,3 +393,135 @@ def test_redis__real_sentinel__rq_channel_layer_and_buffer_reach_the_master(tmp_
     # The buffer (sync and async clients) also found the master through the sentinel.
     assert found["buffer_async_push"] is True and found["buffer_claimed"] == 2
     assert redis.Redis(port=ports["master_port"], db=3).zcard("msgbuffer:leases") == 1
+
+
+# ---------------------------------------------------------------------------
+# msgbuffer's settings: the dataclass owns the defaults, the environment only overrides
+# ---------------------------------------------------------------------------
+CONF_PROBE = """
+    import dataclasses, json, os
+    os.environ["DJANGO_SETTINGS_MODULE"] = "msgbuffer_site.settings"
+    import django
+    django.setup()
+    from django.conf import settings
+    from messaging.conf import msgbuffer_settings
+    print(json.dumps({"MSGBUFFER": settings.MSGBUFFER, "conf": dataclasses.asdict(msgbuffer_settings())}))
+"""
+
+
+def conf_with(tmp_path: Path, **env: str) -> dict:
+    result = run_python(CONF_PROBE, tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_msgbuffer__nothing_set__settings_pass_nothing_and_the_dataclass_decides(tmp_path):
+    from messaging.conf import DEFAULTS
+
+    found = conf_with(tmp_path, **production_env())
+
+    assert found["MSGBUFFER"] == {}
+    assert found["conf"] == dataclasses.asdict(DEFAULTS)
+
+
+@pytest.mark.parametrize(("debug", "expected"), [
+    ("0", {"API_KEYS_REQUIRED": True, "ALLOW_RESET": False, "DASHBOARD_AUTH": True}),
+    ("1", {"API_KEYS_REQUIRED": False, "ALLOW_RESET": True, "DASHBOARD_AUTH": False}),
+])
+def test_msgbuffer__security_switches_unset__follow_debug(tmp_path, debug, expected):
+    found = conf_with(tmp_path, **production_env(DJANGO_DEBUG=debug))["conf"]
+
+    assert {name: found[name] for name in expected} == expected
+
+
+def test_msgbuffer__development__settings_hold_the_development_defaults_only(tmp_path):
+    from messaging.conf import DEVELOPMENT_DEFAULTS
+
+    assert conf_with(tmp_path, DJANGO_DEBUG="1")["MSGBUFFER"] == DEVELOPMENT_DEFAULTS
+
+
+def test_msgbuffer__switches_set__the_environment_wins_over_debug(tmp_path):
+    env = production_env(DJANGO_DEBUG="1", MSGBUFFER_API_KEYS_REQUIRED="on", MSGBUFFER_ALLOW_RESET="no",
+                         MSGBUFFER_DASHBOARD_AUTH="1", MSGBUFFER_BATCH_SIZE=" 20 ", MSGBUFFER_CLAIM_LEASE="2.5")
+    found = conf_with(tmp_path, **env)
+
+    assert found["MSGBUFFER"]["BATCH_SIZE"] == " 20 "  # settings hold the environment's words ...
+    conf = found["conf"]  # ... and conf.py parses them
+    assert (conf["API_KEYS_REQUIRED"], conf["ALLOW_RESET"], conf["DASHBOARD_AUTH"]) == (True, False, True)
+    assert (conf["BATCH_SIZE"], conf["CLAIM_LEASE"]) == (20, 2.5)
+
+
+def test_msgbuffer__values_that_do_not_parse__system_check_errors_naming_each_variable(tmp_path):
+    env = production_env(MSGBUFFER_BATCH_SIZE="abc", MSGBUFFER_DASHBOARD_AUTH="maybe", MSGBUFFER_FLUSH_INTERVAL="nan")
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "MSGBUFFER_VAR_DIR": str(tmp_path / "var"), **env})
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "msgbuffer.E013" in line]
+    assert len(errors) == 3, result.stderr
+    assert any("MSGBUFFER_BATCH_SIZE='abc'" in line and "integer" in line for line in errors)
+    assert any("MSGBUFFER_DASHBOARD_AUTH='maybe'" in line and "boolean" in line for line in errors)
+    assert any("MSGBUFFER_FLUSH_INTERVAL='nan'" in line and "finite" in line for line in errors)
+
+
+def test_msgbuffer__value_that_does_not_parse__the_asgi_application_refuses_to_load(tmp_path):
+    # granian runs no system checks: the application must not start and fail each request.
+    result = run_python("import msgbuffer_site.asgi", tmp_path, **production_env(MSGBUFFER_BATCH_SIZE="abc"))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: MSGBUFFER_BATCH_SIZE='abc'" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["DATABASE_POOL_MAX_SIZE", "AXES_COOLOFF_SECONDS", "DJANGO_SECURE_HSTS_SECONDS", "REDIS_PORT"])
+def test_django_settings__number_that_does_not_parse__refuses_to_start_naming_the_variable(tmp_path, name):
+    env = production_env(DATABASE_URL="postgres://user@127.0.0.1:5432/db", **{name: "eight"})
+    result = run_python("from msgbuffer_site import settings", tmp_path, **env)
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name}='eight'" in result.stderr
+
+
+def test_env_example__msgbuffer_defaults_shown__are_the_dataclass_defaults():
+    # .env.example shows production's defaults (DJANGO_DEBUG=0 there); conf.py parses them.
+    from messaging.conf import DEFAULTS, environment_variables, from_environment
+
+    example = (ROOT / ".env.example").read_text()
+    shown = dict(re.findall(r"^#?\s*(MSGBUFFER_[A-Z_]+)=(.*)$", example, re.MULTILINE))
+    assert set(environment_variables()) <= set(shown)
+    with override_settings(MSGBUFFER=from_environment(shown)):
+        assert msgbuffer_settings() == DEFAULTS
+
+
+def test_readme__msgbuffer_rows__one_per_variable_conf_reads():
+    from messaging.conf import environment_variables
+
+    readme = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `(MSGBUFFER_[A-Z_]+)`", readme, re.MULTILINE))
+    assert rows - {"MSGBUFFER_VAR_DIR"} == set(environment_variables())  # VAR_DIR is the settings' own
+
+
+# ---------------------------------------------------------------------------
+# Which settings module, and daphne
+# ---------------------------------------------------------------------------
+def test_settings_module__debug_picks_local_or_production__daphne_only_in_local(tmp_path):
+    production = settings_with(tmp_path, "DEBUG", "INSTALLED_APPS", **production_env())
+    local = settings_with(tmp_path, "DEBUG", "INSTALLED_APPS", DJANGO_DEBUG="1")
+
+    assert production["DEBUG"] is False and "daphne" not in production["INSTALLED_APPS"]
+    assert local["DEBUG"] is True
+    # daphne's runserver must win over staticfiles' own (daphne.E001 otherwise).
+    assert local["INSTALLED_APPS"].index("daphne") < local["INSTALLED_APPS"].index("django.contrib.staticfiles")
+
+
+def test_settings_module__production_runserver_in_argv__still_no_daphne(tmp_path):
+    code = """
+        import sys
+        sys.argv = ["manage.py", "runserver"]
+        from msgbuffer_site import settings
+        print("daphne" in settings.INSTALLED_APPS)
+    """
+    result = run_python(code, tmp_path, **production_env())
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "False"

