@@ -6,7 +6,7 @@ to the buffer or ruled out.
 """
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +25,7 @@ def entry(n: int) -> tuple[str, bytes]:
         "user_id": 1,
         "channel_id": 1,
         "content": f"message {n}",
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
     }
     return message_id, json.dumps(payload).encode()
 
