@@ -19,10 +19,10 @@ import statistics
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from . import environment as env
 from . import baselines
+from . import environment as env
 from .figures import FIGURES, RUNS, Context, Options
 from .systems import Msgbuffer, Peer
 
@@ -77,7 +77,7 @@ def run(args) -> dict:
     env.prepare(peer=args.peer)
     msgbuffer = Msgbuffer(MSGBUFFER_CLAIM_LEASE="3")  # the SIGKILL figure waits for one lease to expire
     peer = Peer() if args.peer else None
-    report = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(), "figures": {}, "baselines": {}}
+    report = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(), "figures": {}, "baselines": {}}
     try:
         for figure in FIGURES:
             if figure.key not in wanted:

@@ -9,9 +9,9 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import psycopg
@@ -163,7 +163,7 @@ DRAIN_MESSAGES = 100_000
 
 def _raw_insert_rate(system: System, count: int) -> float:
     """psycopg executemany, 50 rows per transaction, into the system's own table."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if isinstance(system, Msgbuffer):
         sql = "INSERT INTO messaging_message (message_id, user_id, channel_id, content, created_at) VALUES (%s, %s, %s, %s, %s)"
         rows = [(uuid.uuid4(), 42, 7, CONTENT, now) for _ in range(count)]
@@ -269,7 +269,7 @@ def e2e(system: System, opts: Options, ctx: Context) -> dict:
     _fresh(system)
     web = system.start_web()
     system.start_worker()
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
 
     with _PeakRss(web=web) as rss:
         gen = loadgen.paced_post(system.url + "/messages", rate=1000, seconds=seconds, body=ONE_MESSAGE, connections=16)
@@ -304,7 +304,7 @@ def lone(system: System, opts: Options, ctx: Context) -> dict:
         posted = time.perf_counter()
         conn.close()
         assert status == system.accepted_status, status
-        latency = wait_until(lambda: system.row_latency_by_content(content), timeout=10, what="the lone message's row", interval=0.01)
+        latency = wait_until(lambda content=content: system.row_latency_by_content(content), timeout=10, what="the lone message's row", interval=0.01)
         observed.append((time.perf_counter() - posted) * 1000)
         samples.append(latency)
     system.stop_all()

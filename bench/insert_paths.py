@@ -14,7 +14,7 @@ The worker's own figure (bench drain) adds the Redis claim/ack and decoding on t
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import environment as env
 from .systems import CONTENT
@@ -30,7 +30,7 @@ def main() -> None:
     from messaging.models import Message
 
     batches, rounds = 150, 5
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def objects(with_inserted_at=False):
         extra = {"inserted_at": now} if with_inserted_at else {}

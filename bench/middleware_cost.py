@@ -17,7 +17,7 @@ import sys
 import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "msgbuffer_site.settings")
-import django  # noqa: E402
+import django
 
 django.setup()
 

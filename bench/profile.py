@@ -109,7 +109,7 @@ async def _ws_clients(url: str, origin: str, clients: int, seconds: float) -> in
                 try:
                     await asyncio.wait_for(ws.recv(), timeout=max(deadline - time.monotonic(), 0.01))
                     received += 1
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
 
     await asyncio.gather(*(one() for _ in range(clients)), return_exceptions=True)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import psycopg
@@ -199,7 +199,7 @@ class System:
 
     def queue_raw(self, count: int, *, chunk: int = 5000) -> None:
         """Queue `count` messages straight into Redis, pipelined, in the system's payload format."""
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, count, chunk):
             n = min(chunk, count - start)
@@ -215,7 +215,7 @@ def _procfile_words(process: str) -> list[str] | None:
     import shlex
 
     try:
-        line = next(l for l in (env.ROOT / "Procfile").read_text().splitlines() if l.startswith(f"{process}:"))
+        line = next(entry for entry in (env.ROOT / "Procfile").read_text().splitlines() if entry.startswith(f"{process}:"))
     except (OSError, StopIteration):
         return None
     return shlex.split(line.split(":", 1)[1])

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import websockets
 
+
 def _share(total: int, processes: int, n: int) -> int:
     return total // processes + (n < total % processes)
 
@@ -82,11 +83,11 @@ class TabsAndReaders:
             found["settled_poll_p99_ms"] = p99(latency for sent, latency in self.latencies if sent >= settled_after)
         return found
 
-    async def _get(self, connection: "KeepAlive", path: str) -> None:
+    async def _get(self, connection: KeepAlive, path: str) -> None:
         sent, started = time.time(), time.monotonic()
         try:
             status = await connection.get(path)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError, KeyError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, KeyError):
             self.transport_errors += 1
             await connection.close()
             return

@@ -13,7 +13,7 @@ Also the worker side: QueuedMessage.model_validate_json per queued payload (flus
 import os
 import timeit
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -74,7 +74,7 @@ def main() -> None:
         return message
 
     data = orjson.loads(BODY)
-    queued = orjson.dumps({"message_id": str(uuid.uuid4()), **data, "created_at": datetime.now(timezone.utc).isoformat()})
+    queued = orjson.dumps({"message_id": str(uuid.uuid4()), **data, "created_at": datetime.now(UTC).isoformat()})
     cases = [
         ("orjson.loads (parse only, for scale)", lambda: orjson.loads(BODY)),
         ("pydantic MessageIn.model_validate(dict)", lambda: MessageIn.model_validate(data)),

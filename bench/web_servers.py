@@ -118,7 +118,7 @@ def header_attack(port: int, pid: int, size: int = HEADER_BYTES) -> dict:
             status = head.split(b"\r\n", 1)[0].decode(errors="replace") if head else "closed"
         except (ConnectionResetError, BrokenPipeError):
             status = "reset"
-        except socket.timeout:
+        except TimeoutError:
             status = "no answer in 10 s"
         refused_after = time.monotonic() - started
         sock.close()
@@ -211,7 +211,7 @@ def main(argv=None) -> None:
         rps = [v["rps"] for v in values]
         first = values[0]
 
-        def fmt(key, unit="s"):
+        def fmt(key, unit="s", first=first):
             value = first.get(key, "-")
             return f"{value:.1f} {unit}" if isinstance(value, float) else str(value)
 

@@ -120,7 +120,7 @@ def _never_called(request):  # only process_view is used
     raise AssertionError("csrf_refusal calls CsrfViewMiddleware.process_view only")
 
 
-_staff_sessions: "OrderedDict[str, tuple[float, int]]" = OrderedDict()
+_staff_sessions: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
 
 async def staff_session_user_id(request: HttpRequest) -> int | None:

@@ -85,9 +85,9 @@ def api_key_revoke(*, key: ApiKey) -> None:
         key.save(update_fields=["revoked_at"])
 
 
-_cache: "OrderedDict[str, tuple[float, KeyCheck]]" = OrderedDict()
+_cache: OrderedDict[str, tuple[float, KeyCheck]] = OrderedDict()
 _legacy_live = [0.0, True]  # [until (monotonic), any unsigned key live]; unknown counts as yes
-_legacy_refresh: "list[asyncio.Future | None]" = [None]
+_legacy_refresh: list[asyncio.Future | None] = [None]
 
 
 def _lookup(digest: str) -> KeyCheck:

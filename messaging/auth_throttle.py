@@ -33,7 +33,7 @@ MAX_CLIENTS = 10_000
 # key must not cost a round trip to anything (/metrics shows this process's count).
 REFUSED = Counter("msgbuffer_auth_refused", "Requests refused for their API key in this process, by reason", ["reason"])
 
-_windows: "OrderedDict[str, tuple[float, int]]" = OrderedDict()  # address -> (window start, refusals)
+_windows: OrderedDict[str, tuple[float, int]] = OrderedDict()  # address -> (window start, refusals)
 
 
 def client_address(request: HttpRequest) -> str:

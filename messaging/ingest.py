@@ -190,7 +190,7 @@ class IngestASGIApp:
         if throttled is not None:
             return throttled
         path = scope["path"]
-        headers = {name: value for name, value in scope["headers"]}
+        headers = dict(scope["headers"])
         limit = body_limit(path)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

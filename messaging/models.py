@@ -52,7 +52,7 @@ class Message(models.Model):
         return f"{self.message_id} (channel {self.channel_id}, user {self.user_id})"
 
 
-class DeadLetter(models.Model):
+class DeadLetter(models.Model):  # noqa: DJ008 (no rows, so no instance to name)
     """Admin's window on the Redis dead-letter list; it has no table.
 
     Dead letters live in Redis next to the queue (messaging/buffer/dead_letters.py owns them), so a

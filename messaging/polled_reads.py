@@ -75,8 +75,8 @@ def route_for(path: str) -> tuple[Route, dict] | None:
 
 # (path, query string, whether the caller may) -> (expiry, answer)
 CacheKey = tuple[str, bytes, bool]
-_cache: "OrderedDict[CacheKey, tuple[float, HttpResponse]]" = OrderedDict()
-_refreshing: "dict[CacheKey, asyncio.Future]" = {}
+_cache: OrderedDict[CacheKey, tuple[float, HttpResponse]] = OrderedDict()
+_refreshing: dict[CacheKey, asyncio.Future] = {}
 
 
 def _copy(response: HttpResponse) -> HttpResponse:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -60,7 +60,7 @@ async def messages_accept(
     else to the staff user (POST /simulate from the dashboard), else to nobody.
     Raises QueueFull, RateLimited or QueueUnavailable; in each case nothing was queued.
     """
-    accepted_at = datetime.now(timezone.utc).isoformat()
+    accepted_at = datetime.now(UTC).isoformat()
     ids = [str(uuid.uuid4()) for _ in messages]
     entries = [(message_id, buffer.queued_payload(message, message_id, accepted_at)) for message, message_id in zip(messages, ids, strict=True)]
     if bulk:

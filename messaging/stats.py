@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import buffer
 from .conf import msgbuffer_settings
@@ -26,7 +26,7 @@ def _oldest_age(payload: bytes | None, now: datetime) -> float:
 
 def snapshot_from(state: buffer.BufferState) -> dict:
     conf = msgbuffer_settings()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     latencies = sorted(state.latencies_ms)
     progress = state.queue_length % conf.BATCH_SIZE
     return {

@@ -74,10 +74,10 @@ def start(data_dir: Path, *, port: int | None = None, appendonly: bool = True, t
         try:
             client.ping()
             return process, url
-        except redis.ConnectionError:
+        except redis.ConnectionError as error:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"embedded Redis did not start; see {data_dir / 'redis.log'}")
+                raise RuntimeError(f"embedded Redis did not start; see {data_dir / 'redis.log'}") from error
             time.sleep(0.05)
 
 

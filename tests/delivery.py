@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 import threading
 import time
-import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from django.db import connection, transaction
@@ -204,7 +204,7 @@ def queued_entry(n: int, **changes) -> tuple[str, bytes]:
     message = {
         "message_id": str(uuid.uuid4()),
         **message_body(n),
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         **changes,
     }
     return message["message_id"], json.dumps(message).encode()

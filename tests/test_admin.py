@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -21,7 +21,7 @@ from messaging.models import ApiKey, Message
 
 CHANGELIST = "/admin/messaging/message/"
 DEAD_LETTERS = "/admin/messaging/deadletter/"
-T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def login(*, superuser: bool = False, staff: bool = True, permissions: tuple[str, ...] = ()) -> Client:

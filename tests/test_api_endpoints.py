@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 JSON = {"Content-Type": "application/json"}
 MESSAGE_FIELDS = {"message_id", "user_id", "channel_id", "content", "created_at", "inserted_at"}
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture

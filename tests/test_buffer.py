@@ -6,7 +6,7 @@ to the buffer or ruled out.
 """
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ def entry(n: int) -> tuple[str, bytes]:
     """One (message_id, payload) pair as ingest queues it."""
     message_id = str(uuid.uuid4())
     message = MessageIn(user_id=1, channel_id=1, content=f"message {n}")
-    return message_id, buffer.queued_payload(message, message_id, datetime.now(timezone.utc).isoformat())
+    return message_id, buffer.queued_payload(message, message_id, datetime.now(UTC).isoformat())
 
 
 def push_many(count: int) -> list[tuple[str, bytes]]:

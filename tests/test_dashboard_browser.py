@@ -194,7 +194,7 @@ def test_admin__login_and_rq_pages__no_csp_violation(staff_session, browser, pro
                           (staff, "/admin/messaging/message/"), (staff, "/docs")):
         page = context.new_page()
         # Admin pages link no favicon: the browser's own /favicon.ico try is a 404, not an error of the page.
-        page.on("console", lambda message: errors.append(f"{path}: {message.text}")
+        page.on("console", lambda message, path=path: errors.append(f"{path}: {message.text}")
                 if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico") else None)
         page.add_init_script(RECORD_CSP_VIOLATIONS)
         response = page.goto(base + path)

