@@ -11,9 +11,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    transaction,
+)
 from pydantic import ValidationError
 
 from . import buffer, events
@@ -84,7 +92,7 @@ def _created_at_problem(created_at: datetime) -> str | None:
     if created_at.utcoffset() is None:
         return "a time zone is required"
     try:
-        created_at.astimezone(timezone.utc)
+        created_at.astimezone(UTC)
     except OverflowError:
         return "out of range once converted to UTC"
     return None
@@ -113,7 +121,7 @@ def _insert(messages: list[QueuedMessage]) -> list[tuple[QueuedMessage, str]]:
     """
     # inserted_at is given, one value per batch, not left to the column's default: Django
     # would resolve a Now() expression once per row, a quarter of the worker's time (bench/).
-    inserted_at = datetime.now(timezone.utc)
+    inserted_at = datetime.now(UTC)
     try:
         with transaction.atomic():
             Message.objects.bulk_create(_rows(messages, inserted_at), ignore_conflicts=True)
@@ -142,7 +150,7 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         buffer.count_flush_error("database_unavailable")
         close_old_connections()
         raise DatabaseUnavailable(str(exc)) from exc
-    committed = datetime.now(timezone.utc)
+    committed = datetime.now(UTC)
     refused_ids = {message.message_id for message, _ in refused}
     stored = [m for m in messages if m.message_id not in refused_ids] if refused else messages
     poison += [(message.model_dump_json().encode(), reason) for message, reason in refused]

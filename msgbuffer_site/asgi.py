@@ -17,8 +17,8 @@ from granian.utils.proxies import wrap_asgi_with_proxy_headers  # noqa: E402
 
 from dashboard.routing import websocket_application  # noqa: E402
 from messaging.body_deadline import with_body_deadline  # noqa: E402
-from messaging.ingest import INGEST_PATHS, IngestASGIApp  # noqa: E402
 from messaging.conf import msgbuffer_settings  # noqa: E402
+from messaging.ingest import INGEST_PATHS, IngestASGIApp  # noqa: E402
 from messaging.polled_reads import PolledReadsASGIApp, route_for  # noqa: E402
 
 # An ASGI server runs no system checks: a MSGBUFFER_* value that does not parse stops it

@@ -301,7 +301,7 @@ def test_dead_letter_discard__removes_only_the_named_ones(clean_redis):
 # The queued-message format (message_format.py)
 # ---------------------------------------------------------------------------
 def test_queued_payload__exactly_queued_messages_fields__reads_back_as_written():
-    message_id, accepted = str(uuid.uuid4()), datetime.now(timezone.utc)
+    message_id, accepted = str(uuid.uuid4()), datetime.now(UTC)
     payload = buffer.queued_payload(MessageIn(user_id=3, channel_id=4, content="hi"), message_id, accepted.isoformat())
 
     assert set(json.loads(payload)) == set(buffer.QueuedMessage.model_fields)

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from messaging.conf import msgbuffer_settings
-
 from msgbuffer_site import embedded_redis
 from tests.support import ROOT, wait_for
 

@@ -29,7 +29,7 @@ def sync_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, **options)
 
 
-_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
 
 def async_client() -> aioredis.Redis:

@@ -8,7 +8,7 @@ push.lua marks it itself when a push needs a job.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import keys
 from .connection import sync_client
@@ -68,7 +68,7 @@ def oldest_accepted_at() -> datetime | None:
         return None
     # Unreadable (poison): long overdue, so a partial claim takes it to the dead letters
     # now, whatever clock the caller compares with.
-    return accepted_at(raw) or datetime.fromtimestamp(0, timezone.utc)
+    return accepted_at(raw) or datetime.fromtimestamp(0, UTC)
 
 
 def next_lease_deadline() -> float | None:

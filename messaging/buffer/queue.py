@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..conf import msgbuffer_settings
 from . import keys
@@ -130,7 +130,7 @@ def ack(
     `event` is published on the events channel if, and only if, the batch is settled.
     """
     conf = msgbuffer_settings()
-    failed_at = datetime.now(timezone.utc).isoformat()
+    failed_at = datetime.now(UTC).isoformat()
     dead = dead_letter_records(batch_id, dead_letters, failed_at)
     batch_size_histogram = histogram_increments([stored] if stored else [], BATCH_SIZE_BUCKETS)
     latency_histogram = histogram_increments(latencies_ms, LATENCY_MS_BUCKETS)

@@ -14,7 +14,7 @@ def _source(name: str) -> str:
     return (_LUA_DIR / f"{name}.lua").read_text()
 
 
-_scripts: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+_scripts: weakref.WeakKeyDictionary[object, dict] = weakref.WeakKeyDictionary()
 
 
 def script(client, name: str):
