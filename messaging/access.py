@@ -3,11 +3,11 @@ or a staff session; and Django's CSRF check on the writes a session makes.
 
 Every route asks here, whether Django serves it (views.py) or the edge does
 (polled_reads.py asks before its cache, so an answer cached for one caller never reaches
-another). Keys are checked by api_keys. Sessions are Django's: SessionMiddleware and
-AuthenticationMiddleware set `request.session` and `request.user` (edge.attach_session
-runs their process_request on the edge), and the user is read with their lazy get_user()
-in database_sync_to_async, as Channels' AuthMiddleware does, so the lookup recycles its
-thread's database connection the way a request would (SPEC §9).
+another). Keys are checked by api_keys. Sessions are Django's: SessionMiddleware sets
+`request.session` (edge.attach_session runs its process_request on the edge), and the
+user is read with django.contrib.auth.get_user() in database_sync_to_async, as Channels'
+AuthMiddleware does, so the lookup recycles its thread's database connection the way a
+request would (SPEC §9).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
@@ -144,7 +145,7 @@ async def staff_session_user_id(request: HttpRequest) -> int | None:
 
 
 def _staff_user_id(request: HttpRequest) -> int | None:
-    user = request.user  # AuthenticationMiddleware's lazy get_user(): the session, then the user
+    user = auth.get_user(request)  # what AuthenticationMiddleware's request.user would be: the session, then the user
     return user.pk if user.is_active and user.is_staff else None
 
 
