@@ -1,6 +1,7 @@
 import pytest
 import redis
 from django.conf import settings
+from django.test import override_settings
 
 from messaging import api_keys, auth_throttle, buffer, jobs
 from messaging.conf import msgbuffer_settings
@@ -88,3 +89,12 @@ def close_stray_database_sessions(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+@pytest.fixture
+def keys_required():
+    """MSGBUFFER_API_KEYS_REQUIRED on, with no key decision cached from before."""
+    api_keys.forget_cached_keys()
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
+        yield
+    api_keys.forget_cached_keys()

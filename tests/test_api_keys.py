@@ -41,14 +41,6 @@ def forged_keys(n: int) -> list[str]:
     return [kinds[i % len(kinds)]() for i in range(n)]
 
 
-@pytest.fixture
-def keys_required():
-    api_keys.forget_cached_keys()
-    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
-        yield
-    api_keys.forget_cached_keys()
-
-
 async def post(api, raw: str) -> int:
     return (await api.post("/messages", json=VALID, headers={"Authorization": f"Bearer {raw}"})).status_code
 

@@ -589,14 +589,6 @@ def test_django_view__sync_test_client__post_message_queued(clean_redis):
 # ---------------------------------------------------------------------------
 # API keys (MSGBUFFER_API_KEYS_REQUIRED, on by default without DEBUG)
 # ---------------------------------------------------------------------------
-@pytest.fixture
-def keys_required():
-    api_keys.forget_cached_keys()
-    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True}):
-        yield
-    api_keys.forget_cached_keys()
-
-
 async def _key(name: str, *, revoked: bool = False) -> str:
     key, raw = await sync_to_async(api_keys.api_key_create)(name=name)
     if revoked:
