@@ -81,11 +81,6 @@ DEAD_LETTERED_TOTAL = "msgbuffer:metrics:dead_lettered"
 FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
 BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"
 LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
-# Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
-# not per database, so the name carries the database number: two msgbuffers sharing one
-# Redis server on different databases (staging and production, parallel test runs) must
-# not show each other's batches.
-EVENTS = "msgbuffer:events:{}".format(redis.connection.parse_url(settings.REDIS_URL).get("db", 0))
 
 # How long "a flush job has been asked for" holds before ingest may ask again: covers a
 # web process that died between asking and enqueueing.
@@ -261,12 +256,10 @@ def ack(
     dead_letters: list[tuple[bytes, str]],
     batch_size_histogram: dict[str, float] | None = None,
     latency_histogram: dict[str, float] | None = None,
-    event: bytes | None = None,
 ) -> bool:
     """Settle a committed batch; returns False if its lease was lost (see ack.lua).
 
-    The histograms are {field: increment} for the /metrics histograms (metrics.py);
-    `event` is published on the events channel if, and only if, the batch is settled.
+    The histograms are {field: increment} for the /metrics histograms (metrics.py).
     """
     batch_size_histogram = batch_size_histogram or {}
     latency_histogram = latency_histogram or {}
@@ -281,7 +274,6 @@ def ack(
     args = [
         batch_id, stored, conf.RPS_WINDOW, conf.LATENCY_SAMPLES, failed_at,
         len(message_ids), len(latencies_ms), len(dead), len(batch_size_histogram), len(latency_histogram),
-        event or b"",
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -292,7 +284,7 @@ def ack(
     keys = [
         LEASES, CLAIM_PREFIX + batch_id, QUEUED_IDS, TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS,
         LAST_BATCH, LATENCY_MS, DEAD_LETTERS, IN_FLIGHT, PERSISTED_PER_SECOND,
-        BATCH_SIZE_HISTOGRAM, LATENCY_HISTOGRAM, DEAD_LETTERED_TOTAL, EVENTS,
+        BATCH_SIZE_HISTOGRAM, LATENCY_HISTOGRAM, DEAD_LETTERED_TOTAL,
     ]
     return bool(_script(sync_client(), "ack")(keys=keys, args=args))
 
@@ -438,14 +430,6 @@ def read_state() -> BufferState:
 
 async def read_state_async() -> BufferState:
     return _state_from(await _script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
-
-
-# ---------------------------------------------------------------------------
-# Events: ack.lua publishes, each web process subscribes once and fans out locally
-# ---------------------------------------------------------------------------
-def events_subscription():
-    """An async pub/sub object subscribed to the events channel (caller closes it)."""
-    return async_client().pubsub(ignore_subscribe_messages=True)
 
 
 # ---------------------------------------------------------------------------

@@ -337,12 +337,16 @@ SENTINEL_PROBE = """
     connection = django_rq.get_connection("default")
     connection.set("probe:rq", "through-sentinel")
 
+    from messaging import buffer
+
     async def round_trip():
         layer = get_channel_layer()
-        await layer.send("probe-channel", {"type": "probe", "text": "through-sentinel"})
-        return await layer.receive("probe-channel")
-
-    from messaging import buffer
+        channel = await layer.new_channel()
+        # The pub/sub layer keeps nothing: send once the master counts the subscription.
+        while not (await buffer.async_client().pubsub_numsub(channel))[0][1]:
+            await asyncio.sleep(0.02)
+        await layer.send(channel, {"type": "probe", "text": "through-sentinel"})
+        return await layer.receive(channel)
 
     async def buffer_push():
         result = await buffer.push_async([("11111111-1111-1111-1111-111111111111", b'{"probe": "async"}')])
