@@ -393,3 +393,13 @@ def test_redis__real_sentinel__rq_channel_layer_and_buffer_reach_the_master(tmp_
     # The buffer (sync and async clients) also found the master through the sentinel.
     assert found["buffer_async_push"] is True and found["buffer_claimed"] == 2
     assert redis.Redis(port=ports["master_port"], db=3).zcard("msgbuffer:leases") == 1
+
+
+def test_channel_layer__pubsub_layer_with_the_redis_database_in_its_prefix(tmp_path):
+    # Pub/sub channels are server-wide: without the database in the prefix, two msgbuffers
+    # on one Redis server would show each other's batches on their dashboards.
+    found = settings_with(tmp_path, "CHANNEL_LAYERS", DJANGO_DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/7")
+
+    layer = found["CHANNEL_LAYERS"]["default"]
+    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert layer["CONFIG"]["prefix"] == "msgbuffer:asgi:7:"
