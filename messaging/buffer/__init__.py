@@ -34,7 +34,6 @@ from .keys import (
     CLAIM_PREFIX,
     CURRENT_RPS,
     DEAD_LETTERS,
-    EVENTS,
     FLUSH_ACTIVE,
     FLUSH_QUEUED,
     IDEMPOTENCY_PREFIX,
@@ -57,7 +56,6 @@ from .readings import (
     MetricCounters,
     count_flush_error,
     count_rejected_async,
-    events_subscription,
     is_queued,
     read_metric_counters,
     read_state,
@@ -68,7 +66,7 @@ __all__ = [
     # connection
     "async_client", "close_async_client", "reset_clients", "sync_client",
     # keys
-    "ACCEPTED_TOTAL", "CLAIM_PREFIX", "CURRENT_RPS", "DEAD_LETTERS", "EVENTS", "FLUSH_ACTIVE", "FLUSH_QUEUED",
+    "ACCEPTED_TOTAL", "CLAIM_PREFIX", "CURRENT_RPS", "DEAD_LETTERS", "FLUSH_ACTIVE", "FLUSH_QUEUED",
     "IDEMPOTENCY_PREFIX", "IN_FLIGHT", "LATENCY_MS", "LEASES", "PENDING", "QUEUED_IDS", "RATE_PREFIX",
     "REJECTED_TOTAL", "TOTAL_BATCHES", "TOTAL_MESSAGES", "WAKEUP", "WORKERS",
     # the queued-message format
@@ -79,7 +77,7 @@ __all__ = [
     "flush_job_alive", "flush_job_may_finish", "flush_job_started", "flush_work_unattended", "mark_flush_job_requested",
     "next_lease_deadline", "oldest_accepted_at", "wait_for_work", "worker_gone", "worker_heartbeat",
     # readings
-    "BufferState", "MetricCounters", "count_flush_error", "count_rejected_async", "events_subscription", "is_queued",
+    "BufferState", "MetricCounters", "count_flush_error", "count_rejected_async", "is_queued",
     "read_metric_counters", "read_state", "read_state_async",
     # histograms
     "BATCH_SIZE_BUCKETS", "LATENCY_MS_BUCKETS",

@@ -122,12 +122,11 @@ def ack(
     message_ids: list[str],
     latencies_ms: list[float],
     dead_letters: list[tuple[bytes, str]],
-    event: bytes | None = None,
 ) -> bool:
     """Settle a committed batch; returns False if its lease was lost (see ack.lua).
 
-    `latencies_ms` are the stored messages' (they feed the /metrics histograms too);
-    `event` is published on the events channel if, and only if, the batch is settled.
+    `latencies_ms` are the stored messages' (they feed the /metrics histograms too). The
+    dashboards hear of the batch from the flush job, on the Channels layer (events.py).
     """
     conf = msgbuffer_settings()
     failed_at = datetime.now(UTC).isoformat()
@@ -137,7 +136,6 @@ def ack(
     args = [
         batch_id, stored, conf.RPS_WINDOW, conf.LATENCY_SAMPLES, failed_at,
         len(message_ids), len(latencies_ms), len(dead), len(batch_size_histogram), len(latency_histogram),
-        event or b"",
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -148,7 +146,7 @@ def ack(
     ack_keys = [
         keys.LEASES, keys.CLAIM_PREFIX + batch_id, keys.QUEUED_IDS, keys.TOTAL_MESSAGES, keys.TOTAL_BATCHES, keys.CURRENT_RPS,
         keys.LAST_BATCH, keys.LATENCY_MS, keys.DEAD_LETTERS, keys.IN_FLIGHT, keys.PERSISTED_PER_SECOND,
-        keys.BATCH_SIZE_HISTOGRAM, keys.LATENCY_HISTOGRAM, keys.DEAD_LETTERED_TOTAL, keys.EVENTS,
+        keys.BATCH_SIZE_HISTOGRAM, keys.LATENCY_HISTOGRAM, keys.DEAD_LETTERED_TOTAL,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 
