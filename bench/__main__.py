@@ -9,6 +9,7 @@ their median.
   --slow-pairs N         pairs for the slow ones: lone, ws, sigkill (default 1)
   --json PATH            also write every raw value as JSON
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,14 @@ def _ws_target(name: str):
 
 
 def run(args) -> dict:
-    opts = Options(quick=args.quick, pairs=args.pairs, slow_pairs=args.slow_pairs, ws_clients=args.ws_clients, soak_seconds=args.soak_seconds,
-                   drain_workers=args.drain_workers)
+    opts = Options(
+        quick=args.quick,
+        pairs=args.pairs,
+        slow_pairs=args.slow_pairs,
+        ws_clients=args.ws_clients,
+        soak_seconds=args.soak_seconds,
+        drain_workers=args.drain_workers,
+    )
     ctx = Context()
     wanted = args.only.split(",") if args.only else [f.key for f in FIGURES if f.default] + list(BASELINES)
     unknown = set(wanted) - set(RUNS) - set(BASELINES)
@@ -134,14 +141,22 @@ def _machine() -> dict:
 
     commit = git("rev-parse", "--short", "HEAD")
     dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "messaging", "dashboard", "msgbuffer_site"))
-    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "kernel": platform.release(),
-            "commit": commit + (" + uncommitted changes" if dirty else "")}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "commit": commit + (" + uncommitted changes" if dirty else ""),
+    }
 
 
 def render(report: dict, *, peer: bool) -> str:
     lines = []
-    head = ["figure", "metric", "msgbuffer", "peer", "ratios (mb/peer, per pair)", "median ratio", "target", "met"] if peer else \
-        ["figure", "metric", "msgbuffer", "target", "met"]
+    head = (
+        ["figure", "metric", "msgbuffer", "peer", "ratios (mb/peer, per pair)", "median ratio", "target", "met"]
+        if peer
+        else ["figure", "metric", "msgbuffer", "target", "met"]
+    )
     rows = [head]
     notes = []
     for figure in FIGURES:
@@ -166,13 +181,17 @@ def render(report: dict, *, peer: bool) -> str:
             peer_values = [run.get(name) for run in peer_runs]
             mb = _median(mb_values)
             pv = _median(peer_values)
-            ratios = [a / b for a, b in zip(mb_values, peer_values) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b]
+            ratios = [
+                a / b for a, b in zip(mb_values, peer_values) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b
+            ]
             ratio = _median(ratios)
             met = "-" if check is None or mb is None else ("yes" if _check(check, mb, ratio) else "NO")
             mb_text = _fmt(mb) + (f" ({', '.join(_fmt(v) for v in mb_values)})" if len(mb_values) > 1 else "")
             if peer:
                 pv_text = _fmt(pv) + (f" ({', '.join(_fmt(v) for v in peer_values)})" if len(peer_values) > 1 else "")
-                rows.append([figure.key, name, mb_text, pv_text, ", ".join(_fmt(r) for r in ratios) or "-", _fmt(ratio), target, met])
+                rows.append(
+                    [figure.key, name, mb_text, pv_text, ", ".join(_fmt(r) for r in ratios) or "-", _fmt(ratio), target, met]
+                )
             else:
                 rows.append([figure.key, name, mb_text, target, met])
     for name, value in report["baselines"].items():
@@ -188,15 +207,21 @@ def render(report: dict, *, peer: bool) -> str:
         if figure.key in report["figures"]:
             lines.append(f"- {figure.key}: {figure.how}")
     if report["baselines"]:
-        lines.append("- baseline: redis-benchmark -c50 -t lpush (unpipelined, -P 64); bench/bare_asgi.py under wrk -t2 -c64, one uvicorn process")
+        lines.append(
+            "- baseline: redis-benchmark -c50 -t lpush (unpipelined, -P 64); bench/bare_asgi.py under wrk -t2 -c64, one uvicorn process"
+        )
     loads = [run["_load"] for runs in report["figures"].values() for side in runs.values() for run in side if "_load" in run]
     if loads:
-        lines.append(f"- load average (1 min) at the start of each run: {min(loads):.1f}..{max(loads):.1f} (2 cores; other work shares the machine)")
+        lines.append(
+            f"- load average (1 min) at the start of each run: {min(loads):.1f}..{max(loads):.1f} (2 cores; other work shares the machine)"
+        )
     for note in notes:
         lines.append(f"- note: {note}")
     m = report["machine"]
-    lines.append(f"Machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}, Linux {m['kernel']}; "
-                 f"code {m.get('commit', '?')}; started {report['started']}")
+    lines.append(
+        f"Machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}, Linux {m['kernel']}; "
+        f"code {m.get('commit', '?')}; started {report['started']}"
+    )
     return "\n".join(lines)
 
 
@@ -208,7 +233,9 @@ def _check(check, value, ratio) -> bool:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--peer", action="store_true", help="also run the peer, alternating A B A B")
     parser.add_argument("--only", default="", help="comma-separated figures")
     parser.add_argument("--quick", action="store_true")

@@ -13,6 +13,7 @@ attackers' answers by status, and the PostgreSQL transactions the run cost. No w
 runs: what is measured is the web tier. Database BENCH_MSGBUFFER_DB (created and migrated
 if missing), Redis db BENCH_MSGBUFFER_REDIS_DB (flushed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def _random_key(n: int) -> str:
 
 def _transactions(database: str) -> int:
     with psycopg.connect(env.dsn(database), autocommit=True) as conn:
-        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [database]).fetchone()[0]
+        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [database]).fetchone()[
+            0
+        ]
 
 
 def _ensure_database(name: str) -> None:
@@ -101,8 +104,13 @@ def _attack(base: str, key: str, attackers: int, seconds: float) -> dict:
     latencies, statuses = results.get(timeout=60)
     legit.join(30)
     latencies.sort()
-    return {"legit_median_ms": statistics.median(latencies), "legit_p99_ms": latencies[int(len(latencies) * 0.99) - 1],
-            "legit_max_ms": latencies[-1], "legit_statuses": statuses, "attack_statuses": attack}
+    return {
+        "legit_median_ms": statistics.median(latencies),
+        "legit_p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "legit_max_ms": latencies[-1],
+        "legit_statuses": statuses,
+        "attack_statuses": attack,
+    }
 
 
 def main() -> None:
@@ -123,14 +131,40 @@ def main() -> None:
         conn.execute("DELETE FROM messaging_apikey")  # only the keys of this run: no unsigned one left by a "before" run
     if args.unsigned_key_live:
         raw = "mb_" + secrets.token_urlsafe(32)
-        subprocess.run([*manage, "shell", "-c", "from messaging import api_keys; from messaging.models import ApiKey; "
-                        f"ApiKey.objects.create(name='old', prefix={raw[:10]!r}, digest=api_keys.digest_of({raw!r}))"],
-                       cwd=args.tree, env=environ, check=True, timeout=60)
-    key = subprocess.run([*manage, "apikey", "create", "bench"], cwd=args.tree, env=environ, check=True, timeout=60,
-                         capture_output=True, text=True).stdout.strip()
-    argv = [sys.executable, "-m", "uvicorn", "msgbuffer_site.asgi:application", "--host", "127.0.0.1", "--port", str(PORT),
-            "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false"]
-    web = subprocess.Popen(argv, cwd=args.tree, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.run(
+            [
+                *manage,
+                "shell",
+                "-c",
+                "from messaging import api_keys; from messaging.models import ApiKey; "
+                f"ApiKey.objects.create(name='old', prefix={raw[:10]!r}, digest=api_keys.digest_of({raw!r}))",
+            ],
+            cwd=args.tree,
+            env=environ,
+            check=True,
+            timeout=60,
+        )
+    key = subprocess.run(
+        [*manage, "apikey", "create", "bench"], cwd=args.tree, env=environ, check=True, timeout=60, capture_output=True, text=True
+    ).stdout.strip()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "msgbuffer_site.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(PORT),
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--ws-per-message-deflate",
+        "false",
+    ]
+    web = subprocess.Popen(
+        argv, cwd=args.tree, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         base = f"http://127.0.0.1:{PORT}"
         deadline = time.monotonic() + 30

@@ -5,6 +5,7 @@ msgbuffer's migrations).
 Every benchmark talks to 127.0.0.1 only. msgbuffer and the peer each get their own Redis
 database and PostgreSQL database, so neither ever sees the other's keys or rows.
 """
+
 from __future__ import annotations
 
 import os
@@ -79,8 +80,16 @@ def django_setup() -> None:
     if settings.configured:
         return
     bench = msgbuffer_env()
-    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_SECURE_SSL_REDIRECT", "DATABASE_URL",
-                 "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MSGBUFFER_MAX_QUEUE"):
+    for name in (
+        "DJANGO_DEBUG",
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DJANGO_SECURE_SSL_REDIRECT",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DJANGO_SETTINGS_MODULE",
+        "MSGBUFFER_MAX_QUEUE",
+    ):
         os.environ[name] = bench[name]
     django.setup()
 
@@ -117,7 +126,9 @@ def ensure_peer_venv() -> None:
     if not python.exists():
         _say(f"creating the peer's virtualenv in {PEER_VENV}")
         subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    probe = subprocess.run([str(python), "-c", "import fastapi, uvicorn, redis, psycopg, websockets, orjson"], capture_output=True)
+    probe = subprocess.run(
+        [str(python), "-c", "import fastapi, uvicorn, redis, psycopg, websockets, orjson"], capture_output=True
+    )
     if probe.returncode != 0:
         _say("installing the peer's packages")
         subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)

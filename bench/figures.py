@@ -3,6 +3,7 @@
 Every run starts from an empty Redis database and table, starts the processes it needs,
 and stops them before returning, so runs of msgbuffer and of the peer can alternate.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -72,8 +73,10 @@ def _accepted(system: System, result: dict) -> int:
     """2xx answers of a paced run; a run where most requests failed measured nothing."""
     accepted = result["statuses"].get(str(system.accepted_status), 0)
     if accepted < 0.9 * result["sent"]:
-        raise RuntimeError(f"{system.name} accepted {accepted} of {result['sent']} requests ({result['statuses']}); "
-                           f"see its web log in {env.LOG_DIR}")
+        raise RuntimeError(
+            f"{system.name} accepted {accepted} of {result['sent']} requests ({result['statuses']}); "
+            f"see its web log in {env.LOG_DIR}"
+        )
     return accepted
 
 
@@ -139,7 +142,9 @@ def ingest_at_rate(system: System, opts: Options, ctx: Context) -> dict:
 
 
 def bulk(system: System, opts: Options, ctx: Context) -> dict:
-    body = orjson.dumps({"messages": [{"user_id": 42, "channel_id": 7, "content": f"{CONTENT} {i}"} for i in range(1000)]}).decode()
+    body = orjson.dumps(
+        {"messages": [{"user_id": 42, "channel_id": 7, "content": f"{CONTENT} {i}"} for i in range(1000)]}
+    ).decode()
     script = loadgen.wrk_body_script(body)
     _fresh(system)
     system.start_web()  # no worker: this measures what the web tier accepts
@@ -277,8 +282,13 @@ def e2e(system: System, opts: Options, ctx: Context) -> dict:
     accepted = _accepted(system, result)
     _quiet(system, accepted, timeout=30)
     latency = system.latency_ms_from_rows(since + timedelta(seconds=warmup))
-    out = {"p99_ms": latency["p99_ms"], "p50_ms": latency["p50_ms"], "avg_batch": system.persisted_counter() / max(system.batches_counter(), 1),
-           "http_p99_ms": result["p99_ms"], "web_rss_mib": rss.peak["web"]}
+    out = {
+        "p99_ms": latency["p99_ms"],
+        "p50_ms": latency["p50_ms"],
+        "avg_batch": system.persisted_counter() / max(system.batches_counter(), 1),
+        "http_p99_ms": result["p99_ms"],
+        "web_rss_mib": rss.peak["web"],
+    }
     if isinstance(system, Msgbuffer):
         from messaging.buffer import LATENCY_MS
 
@@ -299,12 +309,22 @@ def lone(system: System, opts: Options, ctx: Context) -> dict:
         time.sleep(3.0)  # let the previous flush job go idle: a lone message must start from quiet
         content = f"lone message {uuid.uuid4()}"
         conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=5)
-        conn.request("POST", "/messages", orjson.dumps({"user_id": 1, "channel_id": 1, "content": content}), {"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/messages",
+            orjson.dumps({"user_id": 1, "channel_id": 1, "content": content}),
+            {"Content-Type": "application/json"},
+        )
         status = conn.getresponse().status
         posted = time.perf_counter()
         conn.close()
         assert status == system.accepted_status, status
-        latency = wait_until(lambda content=content: system.row_latency_by_content(content), timeout=10, what="the lone message's row", interval=0.01)
+        latency = wait_until(
+            lambda content=content: system.row_latency_by_content(content),
+            timeout=10,
+            what="the lone message's row",
+            interval=0.01,
+        )
         observed.append((time.perf_counter() - posted) * 1000)
         samples.append(latency)
     system.stop_all()
@@ -362,8 +382,9 @@ def sigkill(system: System, opts: Options, ctx: Context) -> dict:
 
 def _db_connections(system: System) -> int:
     with psycopg.connect(env.dsn(system.database), autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                            [system.database]).fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [system.database]
+        ).fetchone()[0]
 
 
 def tabs(system: System, opts: Options, ctx: Context) -> dict:
@@ -381,9 +402,16 @@ def tabs(system: System, opts: Options, ctx: Context) -> dict:
         connections, rss = _db_connections(system), web.rss_mib()
     summary = load.summary(settled_after=settled)
     system.stop_all()
-    return {"polls": summary["answers"], "poll_5xx": summary["server_errors"], "transport_errors": summary["transport_errors"],
-            "poll_p99_ms": summary["poll_p99_ms"], "settled_poll_p99_ms": summary["settled_poll_p99_ms"], "ticks_per_tab_s": summary["ticks"] / opts.ws_clients / seconds,
-            "db_conns": connections, "web_rss_mib": rss}
+    return {
+        "polls": summary["answers"],
+        "poll_5xx": summary["server_errors"],
+        "transport_errors": summary["transport_errors"],
+        "poll_p99_ms": summary["poll_p99_ms"],
+        "settled_poll_p99_ms": summary["settled_poll_p99_ms"],
+        "ticks_per_tab_s": summary["ticks"] / opts.ws_clients / seconds,
+        "db_conns": connections,
+        "web_rss_mib": rss,
+    }
 
 
 def soak(system: System, opts: Options, ctx: Context) -> dict:
@@ -403,10 +431,20 @@ def soak(system: System, opts: Options, ctx: Context) -> dict:
         end = (web.rss_mib(), worker.rss_mib(), _db_connections(system))
     reads = readers.summary()
     system.stop_all()
-    return {"web_start_mib": start[0], "web_end_mib": end[0], "worker_start_mib": start[1], "worker_end_mib": end[1],
-            "db_conns_start": start[2], "db_conns_end": end[2], "ingest_not_2xx": result["sent"] - _accepted(system, result),
-            "reads": reads["answers"], "read_5xx": reads["server_errors"], "read_transport_errors": reads["transport_errors"],
-            "poll_p99_ms": reads["poll_p99_ms"], "ws_ticks": reads["ticks"]}
+    return {
+        "web_start_mib": start[0],
+        "web_end_mib": end[0],
+        "worker_start_mib": start[1],
+        "worker_end_mib": end[1],
+        "db_conns_start": start[2],
+        "db_conns_end": end[2],
+        "ingest_not_2xx": result["sent"] - _accepted(system, result),
+        "reads": reads["answers"],
+        "read_5xx": reads["server_errors"],
+        "read_transport_errors": reads["transport_errors"],
+        "poll_p99_ms": reads["poll_p99_ms"],
+        "ws_ticks": reads["ticks"],
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -425,41 +463,161 @@ def _at_least(x):
 
 
 FIGURES = (
-    Figure("ingest", "POST /messages, wrk -t2 -c64", "wrk -t2 -c64 -d10s, peer's post_message.lua, web + worker running",
-           (Metric("rps", "req/s", True, ">= 1.3x peer", _ratio_at_least(1.3)), Metric("p99_ms", "ms", False), Metric("non2xx", "", False))),
-    Figure("ingest_at_rate", "POST /messages at half the peer's max rate", "open-loop paced generator (bench/loadgen.py), 16 conns, latency from scheduled send time",
-           (Metric("rate", "req/s", True), Metric("p50_ms", "ms", False), Metric("p99_ms", "ms", False, "<= 10 ms", _at_most(10)), Metric("not_accepted", "", False))),
-    Figure("bulk", "POST /messages/bulk, 1,000 per request", "wrk -t2 -c4 -d8s, 1,000 distinct messages per body, no worker",
-           (Metric("messages_s", "msg/s", True, ">= 100k", _at_least(100_000)), Metric("p99_ms", "ms", False)), with_peer=False),
-    Figure("drain", "worker drain of 100k queued", "100k payloads LPUSHed (pipelined) into pending_messages, then one worker started; rate from first to last committed",
-           (Metric("rows_s", "rows/s", True, ">= 20k", _at_least(20_000)), Metric("raw_rows_s", "rows/s", True),
-            Metric("vs_raw", "x", True, ">= 0.6", _at_least(0.6)), Metric("worker_rss_mib", "MiB", False, "<= 100", _at_most(100)))),
-    Figure("reads", "polled reads, wrk -t2 -c32", "5k rows stored, then wrk -t2 -c32 -d8s GET /messages?limit=20, then GET /health, web + worker running",
-           (Metric("messages_rps", "req/s", True, ">= 5x peer", _ratio_at_least(5)), Metric("messages_p99_ms", "ms", False, "<= 100 ms", _at_most(100)),
-            Metric("messages_errors", "", False), Metric("health_rps", "req/s", True, ">= 1x peer", _ratio_at_least(1)),
-            Metric("health_p99_ms", "ms", False, "<= 100 ms", _at_most(100)), Metric("health_errors", "", False)), default=False),
-    Figure("other_reads", "other read routes, wrk -t2 -c32", "5k rows stored, then wrk -t2 -c32 -d8s on GET /messages/<a stored id>, /queue/status, /metrics in turn",
-           tuple(Metric(f"{name}_{what}", unit, what == "rps") for name in ("detail", "queue_status", "metrics")
-                 for what, unit in (("rps", "req/s"), ("p99_ms", "ms"), ("errors", ""))), with_peer=False, default=False),
-    Figure("e2e", "accepted -> committed at 1,000 msg/s", "paced 1,000 req/s for 15 s, rows' inserted_at - created_at after a 2 s warm-up",
-           (Metric("p99_ms", "ms", False, "<= 150 ms", _at_most(150)), Metric("p50_ms", "ms", False), Metric("stats_p99_ms", "ms", False),
-            Metric("avg_batch", "msgs", True, ">= 45", _at_least(45)), Metric("http_p99_ms", "ms", False), Metric("web_rss_mib", "MiB", False))),
-    Figure("lone", "lone message accepted -> committed", "one POST to an idle system, row's inserted_at - created_at, 3 samples",
-           (Metric("median_ms", "ms", False, "<= 2500 ms", _at_most(2500)), Metric("max_ms", "ms", False), Metric("observed_ms", "ms", False)), slow=True),
-    Figure("ws", "/ws/stats with 1,000 clients", "bench.ws_stats.run(1000, 20 s, url): ticks per client per s, p99 tick lag, the web process's own Redis commands/s (MONITOR), web RSS", (), slow=True),
-    Figure("sigkill", "messages lost per worker SIGKILL", "paced 1,000 req/s for 12 s, worker SIGKILLed 3x and restarted; (2xx - rows) / kills",
-           (Metric("lost_per_kill", "msgs", False, "0", _at_most(0)), Metric("accepted", "", True), Metric("rows", "", True)), slow=True),
-    Figure("tabs", "1,000 dashboard tabs, one web process", "bench/tabs.py: --ws-clients tabs, each a /ws/stats socket and /health + /messages every 2 s, for 30 s from 2 client processes; tabs open over the first 2 s; settled: polls sent after the first 10 s",
-           (Metric("polls", "", True), Metric("poll_5xx", "", False, "0", _at_most(0)), Metric("transport_errors", "", False),
-            Metric("poll_p99_ms", "ms", False, "<= 250 ms", _at_most(250)), Metric("settled_poll_p99_ms", "ms", False), Metric("ticks_per_tab_s", "/s", True, ">= 1.9", _at_least(1.9)),
-            Metric("db_conns", "", False), Metric("web_rss_mib", "MiB", False)), with_peer=False, slow=True, default=False),
-    Figure("soak", "soak at 1,000 msg/s, 100 tabs, 32 readers", "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers; RSS and DB connections at 30 s and at the end",
-           (Metric("web_start_mib", "MiB", False), Metric("web_end_mib", "MiB", False), Metric("worker_start_mib", "MiB", False),
-            Metric("worker_end_mib", "MiB", False), Metric("db_conns_start", "", False), Metric("db_conns_end", "", False),
-            Metric("ingest_not_2xx", "", False), Metric("reads", "", True), Metric("read_5xx", "", False, "0", _at_most(0)),
-            Metric("read_transport_errors", "", False), Metric("poll_p99_ms", "ms", False), Metric("ws_ticks", "", True)),
-           slow=True, default=False),
+    Figure(
+        "ingest",
+        "POST /messages, wrk -t2 -c64",
+        "wrk -t2 -c64 -d10s, peer's post_message.lua, web + worker running",
+        (
+            Metric("rps", "req/s", True, ">= 1.3x peer", _ratio_at_least(1.3)),
+            Metric("p99_ms", "ms", False),
+            Metric("non2xx", "", False),
+        ),
+    ),
+    Figure(
+        "ingest_at_rate",
+        "POST /messages at half the peer's max rate",
+        "open-loop paced generator (bench/loadgen.py), 16 conns, latency from scheduled send time",
+        (
+            Metric("rate", "req/s", True),
+            Metric("p50_ms", "ms", False),
+            Metric("p99_ms", "ms", False, "<= 10 ms", _at_most(10)),
+            Metric("not_accepted", "", False),
+        ),
+    ),
+    Figure(
+        "bulk",
+        "POST /messages/bulk, 1,000 per request",
+        "wrk -t2 -c4 -d8s, 1,000 distinct messages per body, no worker",
+        (Metric("messages_s", "msg/s", True, ">= 100k", _at_least(100_000)), Metric("p99_ms", "ms", False)),
+        with_peer=False,
+    ),
+    Figure(
+        "drain",
+        "worker drain of 100k queued",
+        "100k payloads LPUSHed (pipelined) into pending_messages, then one worker started; rate from first to last committed",
+        (
+            Metric("rows_s", "rows/s", True, ">= 20k", _at_least(20_000)),
+            Metric("raw_rows_s", "rows/s", True),
+            Metric("vs_raw", "x", True, ">= 0.6", _at_least(0.6)),
+            Metric("worker_rss_mib", "MiB", False, "<= 100", _at_most(100)),
+        ),
+    ),
+    Figure(
+        "reads",
+        "polled reads, wrk -t2 -c32",
+        "5k rows stored, then wrk -t2 -c32 -d8s GET /messages?limit=20, then GET /health, web + worker running",
+        (
+            Metric("messages_rps", "req/s", True, ">= 5x peer", _ratio_at_least(5)),
+            Metric("messages_p99_ms", "ms", False, "<= 100 ms", _at_most(100)),
+            Metric("messages_errors", "", False),
+            Metric("health_rps", "req/s", True, ">= 1x peer", _ratio_at_least(1)),
+            Metric("health_p99_ms", "ms", False, "<= 100 ms", _at_most(100)),
+            Metric("health_errors", "", False),
+        ),
+        default=False,
+    ),
+    Figure(
+        "other_reads",
+        "other read routes, wrk -t2 -c32",
+        "5k rows stored, then wrk -t2 -c32 -d8s on GET /messages/<a stored id>, /queue/status, /metrics in turn",
+        tuple(
+            Metric(f"{name}_{what}", unit, what == "rps")
+            for name in ("detail", "queue_status", "metrics")
+            for what, unit in (("rps", "req/s"), ("p99_ms", "ms"), ("errors", ""))
+        ),
+        with_peer=False,
+        default=False,
+    ),
+    Figure(
+        "e2e",
+        "accepted -> committed at 1,000 msg/s",
+        "paced 1,000 req/s for 15 s, rows' inserted_at - created_at after a 2 s warm-up",
+        (
+            Metric("p99_ms", "ms", False, "<= 150 ms", _at_most(150)),
+            Metric("p50_ms", "ms", False),
+            Metric("stats_p99_ms", "ms", False),
+            Metric("avg_batch", "msgs", True, ">= 45", _at_least(45)),
+            Metric("http_p99_ms", "ms", False),
+            Metric("web_rss_mib", "MiB", False),
+        ),
+    ),
+    Figure(
+        "lone",
+        "lone message accepted -> committed",
+        "one POST to an idle system, row's inserted_at - created_at, 3 samples",
+        (
+            Metric("median_ms", "ms", False, "<= 2500 ms", _at_most(2500)),
+            Metric("max_ms", "ms", False),
+            Metric("observed_ms", "ms", False),
+        ),
+        slow=True,
+    ),
+    Figure(
+        "ws",
+        "/ws/stats with 1,000 clients",
+        "bench.ws_stats.run(1000, 20 s, url): ticks per client per s, p99 tick lag, the web process's own Redis commands/s (MONITOR), web RSS",
+        (),
+        slow=True,
+    ),
+    Figure(
+        "sigkill",
+        "messages lost per worker SIGKILL",
+        "paced 1,000 req/s for 12 s, worker SIGKILLed 3x and restarted; (2xx - rows) / kills",
+        (Metric("lost_per_kill", "msgs", False, "0", _at_most(0)), Metric("accepted", "", True), Metric("rows", "", True)),
+        slow=True,
+    ),
+    Figure(
+        "tabs",
+        "1,000 dashboard tabs, one web process",
+        "bench/tabs.py: --ws-clients tabs, each a /ws/stats socket and /health + /messages every 2 s, for 30 s from 2 client processes; tabs open over the first 2 s; settled: polls sent after the first 10 s",
+        (
+            Metric("polls", "", True),
+            Metric("poll_5xx", "", False, "0", _at_most(0)),
+            Metric("transport_errors", "", False),
+            Metric("poll_p99_ms", "ms", False, "<= 250 ms", _at_most(250)),
+            Metric("settled_poll_p99_ms", "ms", False),
+            Metric("ticks_per_tab_s", "/s", True, ">= 1.9", _at_least(1.9)),
+            Metric("db_conns", "", False),
+            Metric("web_rss_mib", "MiB", False),
+        ),
+        with_peer=False,
+        slow=True,
+        default=False,
+    ),
+    Figure(
+        "soak",
+        "soak at 1,000 msg/s, 100 tabs, 32 readers",
+        "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers; RSS and DB connections at 30 s and at the end",
+        (
+            Metric("web_start_mib", "MiB", False),
+            Metric("web_end_mib", "MiB", False),
+            Metric("worker_start_mib", "MiB", False),
+            Metric("worker_end_mib", "MiB", False),
+            Metric("db_conns_start", "", False),
+            Metric("db_conns_end", "", False),
+            Metric("ingest_not_2xx", "", False),
+            Metric("reads", "", True),
+            Metric("read_5xx", "", False, "0", _at_most(0)),
+            Metric("read_transport_errors", "", False),
+            Metric("poll_p99_ms", "ms", False),
+            Metric("ws_ticks", "", True),
+        ),
+        slow=True,
+        default=False,
+    ),
 )
 
-RUNS = {"reads": reads, "other_reads": other_reads, "tabs": tabs, "ingest": ingest, "ingest_at_rate": ingest_at_rate, "bulk": bulk, "drain": drain, "e2e": e2e, "lone": lone, "ws": ws,
-        "sigkill": sigkill, "soak": soak}
+RUNS = {
+    "reads": reads,
+    "other_reads": other_reads,
+    "tabs": tabs,
+    "ingest": ingest,
+    "ingest_at_rate": ingest_at_rate,
+    "bulk": bulk,
+    "drain": drain,
+    "e2e": e2e,
+    "lone": lone,
+    "ws": ws,
+    "sigkill": sigkill,
+    "soak": soak,
+}

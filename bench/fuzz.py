@@ -9,6 +9,7 @@ schemathesis lives in its own virtualenv (.venv-fuzz): it pins versions of libra
 msgbuffer's tests use too. Exit status: 1 when any answer was a server error (5xx), which
 is the promise; the other checks' findings are printed for the note and the issues.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,12 @@ def ensure_schemathesis() -> str:
 
 def create_key(system: Msgbuffer) -> str:
     argv = [sys.executable, "manage.py", "apikey", "create", "fuzzer"]
-    if "--scope" in subprocess.run(argv[:3] + ["create", "--help"], cwd=env.ROOT, env=system.environ(), capture_output=True, text=True).stdout:
+    if (
+        "--scope"
+        in subprocess.run(
+            argv[:3] + ["create", "--help"], cwd=env.ROOT, env=system.environ(), capture_output=True, text=True
+        ).stdout
+    ):
         argv += ["--scope", "ingest,read,operate"]
     return subprocess.run(argv, cwd=env.ROOT, env=system.environ(), capture_output=True, text=True, check=True).stdout.strip()
 
@@ -51,9 +57,21 @@ def main(argv=None) -> int:
     system.start_worker()
     try:
         run = subprocess.run(
-            [program, "run", f"{system.url}/openapi.json", "--checks", "all", "--max-examples", str(args.max_examples),
-             "--header", f"Authorization: Bearer {key}", "--seed", "1"],
-            capture_output=True, text=True,
+            [
+                program,
+                "run",
+                f"{system.url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(args.max_examples),
+                "--header",
+                f"Authorization: Bearer {key}",
+                "--seed",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
         )
     finally:
         system.stop_all()

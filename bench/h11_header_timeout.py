@@ -4,6 +4,7 @@ uvicorn/protocols/http/h11_impl.py). A connection whose next request has not sta
 (its headers complete) within HEADER_READ_TIMEOUT of the connection or of the last
 response is closed. Serve with `uvicorn --http bench.h11_header_timeout:H11WithHeaderTimeout`.
 """
+
 from __future__ import annotations
 
 from uvicorn.protocols.http.h11_impl import H11Protocol

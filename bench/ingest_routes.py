@@ -10,6 +10,7 @@ wrk -t2 -c64 (the peer's post_message.lua), alternating a b c a b c:
 No worker runs (the queue only grows; it is emptied between runs), so all three get the
 same CPU. Prints req/s and p99 of each run and the medians.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,17 @@ APPS = {
 
 
 def measure(app: str, seconds: float) -> dict:
-    argv = [str(env.VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(env.ROUTES_PORT), "--no-access-log", "--lifespan", "off"]
+    argv = [
+        str(env.VENV_BIN / "uvicorn"),
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(env.ROUTES_PORT),
+        "--no-access-log",
+        "--lifespan",
+        "off",
+    ]
     server = Process("routes", argv, env.msgbuffer_env())
     try:
         wait_until(lambda: http_up(env.ROUTES_PORT, "/health"), timeout=30, what=app)
@@ -49,8 +60,11 @@ def main(argv=None) -> None:
         for name, app in APPS.items():
             msgbuffer.reset()
             result = measure(app, args.seconds)
-            print(f"[routes] round {round_ + 1} {name}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.1f} ms, non2xx {result['non2xx']:.0f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[routes] round {round_ + 1} {name}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.1f} ms, non2xx {result['non2xx']:.0f}",
+                file=sys.stderr,
+                flush=True,
+            )
             results[name].append(result)
     msgbuffer.reset()
     base = statistics.median(r["rps"] for r in results["a_fast_path"])
@@ -59,8 +73,7 @@ def main(argv=None) -> None:
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         each = ", ".join(f"{r['rps']:.0f}" for r in runs)
-        print(f"| {name} | {each} | {rps:.0f} | {rps / base:.2f} | "
-              f"{statistics.median(r['p99_ms'] for r in runs):.1f} |")
+        print(f"| {name} | {each} | {rps:.0f} | {rps / base:.2f} | {statistics.median(r['p99_ms'] for r in runs):.1f} |")
 
 
 if __name__ == "__main__":

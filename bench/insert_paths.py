@@ -11,6 +11,7 @@ one transaction each (as flush.py does) and reports rows/s:
 
 The worker's own figure (bench drain) adds the Redis claim/ack and decoding on top.
 """
+
 import statistics
 import time
 import uuid
@@ -34,7 +35,10 @@ def main() -> None:
 
     def objects(with_inserted_at=False):
         extra = {"inserted_at": now} if with_inserted_at else {}
-        return [Message(message_id=uuid.uuid4(), user_id=42, channel_id=7, content=CONTENT, created_at=now, **extra) for _ in range(50)]
+        return [
+            Message(message_id=uuid.uuid4(), user_id=42, channel_id=7, content=CONTENT, created_at=now, **extra)
+            for _ in range(50)
+        ]
 
     def truncate():
         with connection.cursor() as cur:
@@ -52,11 +56,15 @@ def main() -> None:
             rows = objects(with_inserted_at)
             with transaction.atomic():
                 Message.objects.bulk_create(rows, ignore_conflicts=True)
+
         return run
 
     columns = "(message_id, user_id, channel_id, content, created_at, inserted_at)"
-    cached_sql = (f"INSERT INTO messaging_message {columns} VALUES "
-                  + ", ".join(["(%s, %s, %s, %s, %s, now())"] * 50) + " ON CONFLICT (message_id) DO NOTHING")
+    cached_sql = (
+        f"INSERT INTO messaging_message {columns} VALUES "
+        + ", ".join(["(%s, %s, %s, %s, %s, now())"] * 50)
+        + " ON CONFLICT (message_id) DO NOTHING"
+    )
 
     def cached():
         params = []
@@ -83,6 +91,7 @@ def main() -> None:
         def wrapped():
             settings.DEBUG = value
             run()
+
         return wrapped
 
     variants = {

@@ -10,6 +10,7 @@
 Bodies: one message (the hot path), a bulk of 1,000 small messages, an 8 MiB bulk of
 1,000 messages of 8,000 characters.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +28,13 @@ CONTENT = "benchmark message content, roughly fifty characters"
 def _bodies() -> dict[str, bytes]:
     return {
         "one message": orjson.dumps({"user_id": 42, "channel_id": 7, "content": CONTENT}),
-        "bulk, 1,000 small": orjson.dumps({"messages": [{"user_id": i, "channel_id": 7, "content": CONTENT} for i in range(1000)]}),
+        "bulk, 1,000 small": orjson.dumps(
+            {"messages": [{"user_id": i, "channel_id": 7, "content": CONTENT} for i in range(1000)]}
+        ),
         "bulk, 8 MiB": orjson.dumps({"messages": [{"user_id": i, "channel_id": 7, "content": "x" * 8000} for i in range(1000)]}),
-        "100,000 items, 8.9 MB (refused by validation)": orjson.dumps({"messages": [{"user_id": 42, "channel_id": 7, "content": CONTENT}] * 100_000}),
+        "100,000 items, 8.9 MB (refused by validation)": orjson.dumps(
+            {"messages": [{"user_id": 42, "channel_id": 7, "content": CONTENT}] * 100_000}
+        ),
     }
 
 
@@ -73,10 +78,14 @@ def main() -> None:
     print("| body | bytes | orjson alone | orjson + duplicate check | json + pairs hook | json_body.parse (jiter) |")
     print("|---|---|---|---|---|---|")
     for name, body in _bodies().items():
-        print(f"| {name} | {len(body):,} | {_us(orjson.loads, body):,.1f} | {_us(_orjson_then_check, body):,.1f} | "
-              f"{_us(_json_with_hook, body):,.1f} | {_us(json_body.parse, body):,.1f} |")
+        print(
+            f"| {name} | {len(body):,} | {_us(orjson.loads, body):,.1f} | {_us(_orjson_then_check, body):,.1f} | "
+            f"{_us(_json_with_hook, body):,.1f} | {_us(json_body.parse, body):,.1f} |"
+        )
     lone = orjson.dumps({"user_id": 42, "channel_id": 7, "content": CONTENT})[:-2] + b'\\ud800"}'
-    print(f"\nA lone surrogate (jiter refuses, json parses; 422 follows): {_us(json_body.parse, lone):,.1f} µs for {len(lone)} bytes")
+    print(
+        f"\nA lone surrogate (jiter refuses, json parses; 422 follows): {_us(json_body.parse, lone):,.1f} µs for {len(lone)} bytes"
+    )
     try:
         import uvloop
 

@@ -8,6 +8,7 @@ the single messages' p50/p99 in each phase, and how many big bodies were parsed.
 
 Before/after: run it in a checkout of the older code with the same Procfile.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,16 +66,22 @@ def run(rate: float, seconds: float) -> dict:
             stop.set()
             for thread in loopers:
                 thread.join(60)
-            out[phase] = {"p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "max_ms": result["max_ms"],
-                          "statuses": result["statuses"], "big_bodies": counts}
+            out[phase] = {
+                "p50_ms": result["p50_ms"],
+                "p99_ms": result["p99_ms"],
+                "max_ms": result["max_ms"],
+                "statuses": result["statuses"],
+                "big_bodies": counts,
+            }
     finally:
         system.stop_all()
     return out
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.large_bodies", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.large_bodies", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="single messages per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)

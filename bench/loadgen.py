@@ -11,6 +11,7 @@
   a hand-written HTTP/1.1 keep-alive client (a few µs per request), so it can hold a few
   thousand requests/s on one core.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -96,8 +97,7 @@ async def _paced(config: dict) -> PacedResult:
     host, port, path = config["host"], config["port"], config["path"]
     body = config["body"].encode()
     request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     rate, seconds, connections = config["rate"], config["seconds"], config["connections"]
     start = time.perf_counter() + 0.2
@@ -139,10 +139,18 @@ def paced_post(url: str, *, rate: float, seconds: float, body: str, connections:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    config = {"host": parts.hostname, "port": parts.port, "path": parts.path, "body": body,
-              "rate": rate, "seconds": seconds, "connections": connections}
-    return subprocess.Popen([sys.executable, "-m", "bench.loadgen", json.dumps(config)], cwd=env.ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    config = {
+        "host": parts.hostname,
+        "port": parts.port,
+        "path": parts.path,
+        "body": body,
+        "rate": rate,
+        "seconds": seconds,
+        "connections": connections,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(config)], cwd=env.ROOT, stdout=subprocess.PIPE, text=True
+    )
 
 
 def paced_result(process: subprocess.Popen, timeout: float) -> dict:

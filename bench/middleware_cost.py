@@ -10,6 +10,7 @@ the event loop; django-axes' middleware is async-native. Run it with production 
 (DJANGO_DEBUG=0, DJANGO_SECURE_SSL_REDIRECT=0, DJANGO_ALLOWED_HOSTS=127.0.0.1) against a
 migrated DATABASE_URL; for GET /messages/<id>, store a message first.
 """
+
 import asyncio
 import os
 import statistics

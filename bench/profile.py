@@ -10,6 +10,7 @@ written as collapsed stacks (flamegraph input) and as SVG under --out, and summa
 here: the functions with the most samples on top of the stack (self) and anywhere on
 it (inclusive), as a share of all samples.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,9 @@ def _record(pid: int, seconds: float, out: Path, *, native: bool = False) -> sub
     argv = [str(py_spy), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "250", "--nonblocking"]
     if native:
         argv.append("--native")
-    raw = subprocess.Popen(argv + ["--format", "raw", "-o", str(out.with_suffix(".txt"))], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    raw = subprocess.Popen(
+        argv + ["--format", "raw", "-o", str(out.with_suffix(".txt"))], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     return raw
 
 

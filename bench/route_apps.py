@@ -5,6 +5,7 @@ other edges than the one asgi.py uses.
   async view in messaging/views.py (middleware stack, thread hops included).
 - `channels_consumer`: a Channels AsyncHttpConsumer routed ahead of Django.
 """
+
 import os
 
 from django.core.asgi import get_asgi_application

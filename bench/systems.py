@@ -5,6 +5,7 @@ payload format, and read what was stored.
 Each system owns its Redis database and PostgreSQL database (environment.py), so a reset
 (FLUSHDB + TRUNCATE) never touches anybody else's data.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,9 @@ class Process:
         self.name = name
         self.log_path = env.LOG_DIR / f"{name}-{int(time.time() * 1000)}.log"
         self._log = open(self.log_path, "wb")
-        self.popen = subprocess.Popen(argv, cwd=cwd, env=environ, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv, cwd=cwd, env=environ, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -262,8 +265,14 @@ class Msgbuffer(System):
         return env.msgbuffer_env(**self.env_overrides)
 
     def web_argv(self) -> list[str]:
-        return [str(env.VENV_BIN / procfile_program("web", "uvicorn")), *procfile_args("web", BRIEF_WEB_ARGS),
-                "--host", "127.0.0.1", "--port", str(self.port)]
+        return [
+            str(env.VENV_BIN / procfile_program("web", "uvicorn")),
+            *procfile_args("web", BRIEF_WEB_ARGS),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
 
     def worker_argv(self) -> list[str]:
         return [sys.executable, *procfile_args("worker", BRIEF_WORKER_ARGS)]
@@ -296,8 +305,17 @@ class Peer(System):
         return env.peer_env()
 
     def web_argv(self) -> list[str]:
-        return [str(env.PEER_VENV / "bin" / "uvicorn"), "--app-dir", str(env.PEER_DIR), "api:app", "--host", "127.0.0.1",
-                "--port", str(self.port), "--no-access-log"]
+        return [
+            str(env.PEER_VENV / "bin" / "uvicorn"),
+            "--app-dir",
+            str(env.PEER_DIR),
+            "api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+        ]
 
     def worker_argv(self) -> list[str]:
         return [str(env.PEER_VENV / "bin" / "python"), str(env.PEER_DIR / "worker.py")]
@@ -307,7 +325,9 @@ class Peer(System):
         def ready():
             if not process.alive():
                 return True
-            return any(client.get("cmd") == "brpop" for client in self.redis.client_list() if int(client.get("db", -1)) == self.redis_db)
+            return any(
+                client.get("cmd") == "brpop" for client in self.redis.client_list() if int(client.get("db", -1)) == self.redis_db
+            )
 
         wait_until(ready, timeout=30, what="peer worker")
         if not process.alive():
@@ -316,4 +336,6 @@ class Peer(System):
     @staticmethod
     def payload(accepted_at: str) -> bytes:
         # The format the peer's api.py queues.
-        return orjson.dumps({"tracking_id": uuid.uuid4().hex[:8], "user_id": 42, "channel_id": 7, "content": CONTENT, "created_at": accepted_at})
+        return orjson.dumps(
+            {"tracking_id": uuid.uuid4().hex[:8], "user_id": 42, "channel_id": 7, "content": CONTENT, "created_at": accepted_at}
+        )

@@ -9,6 +9,7 @@ and readers are spread over that many client processes: one Python process parsi
 from one process gave a poll p99 of 22 s while the server had CPU to spare; with httpx
 and its per-client TLS context even two processes could not).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,9 @@ class TabsAndReaders:
         self._child_stop, self._results = spawn.Event(), spawn.Queue()
         for n in range(self.processes):
             share = (_share(self.tabs, self.processes, n), _share(self.readers, self.processes, n))
-            child = spawn.Process(target=_run_share, args=(self.base_url, *share, self.origin, self._child_stop, self._results), daemon=True)
+            child = spawn.Process(
+                target=_run_share, args=(self.base_url, *share, self.origin, self._child_stop, self._results), daemon=True
+            )
             child.start()
             self._children.append(child)
         return self
@@ -73,12 +76,18 @@ class TabsAndReaders:
 
     def summary(self, *, settled_after: float | None = None) -> dict:
         """With settled_after (a time.time()), also the p99 of the polls sent after it."""
+
         def p99(latencies):
             ordered = sorted(latencies)
             return ordered[int(len(ordered) * 0.99)] * 1000 if ordered else float("nan")
 
-        found = {"answers": self.answers, "server_errors": self.server_errors, "transport_errors": self.transport_errors,
-                 "ticks": self.ticks, "poll_p99_ms": p99(latency for _, latency in self.latencies)}
+        found = {
+            "answers": self.answers,
+            "server_errors": self.server_errors,
+            "transport_errors": self.transport_errors,
+            "ticks": self.ticks,
+            "poll_p99_ms": p99(latency for _, latency in self.latencies),
+        }
         if settled_after is not None:
             found["settled_poll_p99_ms"] = p99(latency for sent, latency in self.latencies if sent >= settled_after)
         return found

@@ -13,6 +13,7 @@ C D) so that the machine's drift spreads over all of them. Per candidate and rou
 Ports: BENCH_WEB_SERVERS_PORT (default 18500); databases as the other benches
 (BENCH_MSGBUFFER_DB, BENCH_MSGBUFFER_REDIS_DB).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,16 +37,60 @@ IDLE_WAIT = 20.0  # seconds a half-sent request may stay open before it counts a
 
 CANDIDATES = {
     "uvicorn-httptools": ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false"],
-    "uvicorn-h11": ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
-                    "--http", "h11", "--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "1000",
-                    "--timeout-keep-alive", "5"],
+    "uvicorn-h11": [
+        "uvicorn",
+        APP,
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--ws-per-message-deflate",
+        "false",
+        "--http",
+        "h11",
+        "--h11-max-incomplete-event-size",
+        "16384",
+        "--limit-concurrency",
+        "1000",
+        "--timeout-keep-alive",
+        "5",
+    ],
     # uvicorn's h11 parser plus the header read timeout it lacks (bench/h11_header_timeout.py).
-    "uvicorn-h11-timeout": ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
-                            "--http", "bench.h11_header_timeout:H11WithHeaderTimeout", "--h11-max-incomplete-event-size", "16384",
-                            "--limit-concurrency", "1000", "--timeout-keep-alive", "5"],
+    "uvicorn-h11-timeout": [
+        "uvicorn",
+        APP,
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--ws-per-message-deflate",
+        "false",
+        "--http",
+        "bench.h11_header_timeout:H11WithHeaderTimeout",
+        "--h11-max-incomplete-event-size",
+        "16384",
+        "--limit-concurrency",
+        "1000",
+        "--timeout-keep-alive",
+        "5",
+    ],
     "hypercorn": ["hypercorn", APP, "--worker-class", "uvloop", "--read-timeout", "10", "--keep-alive", "5"],
-    "granian": ["granian", "--interface", "asginl", "--loop", "uvloop", "--runtime-mode", "st", "--http", "1",
-                "--backpressure", "2048", "--http1-buffer-size", "65536", "--http1-header-read-timeout", "10000", APP],
+    "granian": [
+        "granian",
+        "--interface",
+        "asginl",
+        "--loop",
+        "uvloop",
+        "--runtime-mode",
+        "st",
+        "--http",
+        "1",
+        "--backpressure",
+        "2048",
+        "--http1-buffer-size",
+        "65536",
+        "--http1-header-read-timeout",
+        "10000",
+        APP,
+    ],
 }
 
 
@@ -56,7 +101,9 @@ class Candidate(Msgbuffer):
 
     def web_argv(self) -> list[str]:
         program, *args = self.argv
-        bind = ["--bind", f"127.0.0.1:{self.port}"] if program == "hypercorn" else ["--host", "127.0.0.1", "--port", str(self.port)]
+        bind = (
+            ["--bind", f"127.0.0.1:{self.port}"] if program == "hypercorn" else ["--host", "127.0.0.1", "--port", str(self.port)]
+        )
         return [str(env.VENV_BIN / program), *args, *bind]
 
 
@@ -142,7 +189,7 @@ def slowloris(port: int, wait: float = IDLE_WAIT) -> dict:
     prefixes = {
         "idle_header_closed_s": b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
         "idle_body_closed_s": b"POST /messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                              b"Content-Length: 100\r\n\r\n{\"user_id\": 1",
+        b'Content-Length: 100\r\n\r\n{"user_id": 1',
     }
     open_: dict[str, list[socket.socket]] = {}
     for name, prefix in prefixes.items():
@@ -186,8 +233,9 @@ def run_one(name: str, argv: list[str], seconds: float, attacks: bool) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.web_servers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.web_servers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--only", default="", help="comma-separated candidates: " + ", ".join(CANDIDATES))
@@ -216,10 +264,14 @@ def main(argv=None) -> None:
             return f"{value:.1f} {unit}" if isinstance(value, float) else str(value)
 
         header = f"{first['header_answer']} after {first['header_refused_s']:.2f} s" if "header_answer" in first else "-"
-        print(f"| {name} | {', '.join(f'{r:,.0f}' for r in rps)} | {statistics.median(rps):,.0f} | "
-              f"{statistics.median(v['p99_ms'] for v in values):.1f} | {header} | {fmt('header_rss_growth_mib', 'MiB')} | "
-              f"{fmt('idle_header_closed_s')} | {fmt('idle_body_closed_s')} |")
-    print(f"\n`python -m bench.web_servers --rounds {args.rounds}`; load average {os.getloadavg()[0]:.1f} at the end; {os.cpu_count()} cores.")
+        print(
+            f"| {name} | {', '.join(f'{r:,.0f}' for r in rps)} | {statistics.median(rps):,.0f} | "
+            f"{statistics.median(v['p99_ms'] for v in values):.1f} | {header} | {fmt('header_rss_growth_mib', 'MiB')} | "
+            f"{fmt('idle_header_closed_s')} | {fmt('idle_body_closed_s')} |"
+        )
+    print(
+        f"\n`python -m bench.web_servers --rounds {args.rounds}`; load average {os.getloadavg()[0]:.1f} at the end; {os.cpu_count()} cores."
+    )
 
 
 if __name__ == "__main__":

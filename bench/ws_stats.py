@@ -18,6 +18,7 @@ Figures:
                           client of the Redis server (workers included), for context
   web_rss_mib             the web process's RSS (psutil): before the clients, and the peak with them
 """
+
 from __future__ import annotations
 
 import argparse
@@ -170,12 +171,14 @@ def _headers(api_key: str | None) -> dict:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-async def _client(url: str, origin: str, headers: dict, record: Client, window: Window, gate: asyncio.Semaphore,
-                  fleet: Fleet) -> None:
+async def _client(
+    url: str, origin: str, headers: dict, record: Client, window: Window, gate: asyncio.Semaphore, fleet: Fleet
+) -> None:
     async with gate:
         # ping_interval=None: browsers send no pings; compression is negotiated as browsers do.
-        socket = await connect(url, origin=origin, additional_headers=headers, ping_interval=None,
-                               open_timeout=CONNECT_TIMEOUT, max_queue=None)
+        socket = await connect(
+            url, origin=origin, additional_headers=headers, ping_interval=None, open_timeout=CONNECT_TIMEOUT, max_queue=None
+        )
         await socket.recv()  # the stats_update sent at once on connect
     fleet.joined(socket)
     try:
@@ -221,13 +224,18 @@ async def _measure(url: str, clients: int, seconds: float, redis_url: str, web_p
     connect_started = time.monotonic()
     tasks = [asyncio.create_task(_client(url, origin, _headers(api_key), record, window, gate, fleet)) for record in records]
     failed_early = asyncio.ensure_future(asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION))
-    await asyncio.wait([asyncio.ensure_future(fleet.all_connected.wait()), failed_early], timeout=CONNECT_TIMEOUT,
-                       return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait(
+        [asyncio.ensure_future(fleet.all_connected.wait()), failed_early],
+        timeout=CONNECT_TIMEOUT,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
     if not fleet.all_connected.is_set():
         failures = [task.exception() for task in tasks if task.done() and task.exception()]
         for task in tasks:
             task.cancel()
-        raise RuntimeError(f"{len(fleet.sockets)}/{clients} clients connected within {CONNECT_TIMEOUT}s; first failure: {failures[:1]}")
+        raise RuntimeError(
+            f"{len(fleet.sockets)}/{clients} clients connected within {CONNECT_TIMEOUT}s; first failure: {failures[:1]}"
+        )
     connect_seconds = time.monotonic() - connect_started
 
     info = aioredis.Redis.from_url(redis_url)
@@ -330,8 +338,14 @@ def _raise_open_files_limit(clients: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
-def run(clients: int = 1000, seconds: float = 30.0, url: str | None = None, *, redis_url: str | None = None,
-        api_key: str | None = None) -> dict:
+def run(
+    clients: int = 1000,
+    seconds: float = 30.0,
+    url: str | None = None,
+    *,
+    redis_url: str | None = None,
+    api_key: str | None = None,
+) -> dict:
     """Measure /ws/stats with `clients` connected for `seconds`; returns the figures.
 
     `url` is a ws:// URL of a running server; without it, a web process is started (and
@@ -377,14 +391,31 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.clients, args.seconds, args.url, api_key=args.api_key)
     print(f"/ws/stats: {result['clients']} clients for {result['seconds']} s (all connected in {result['connect_s']} s)")
     rows = [
-        ("ticks per client per second", f"{result['ticks_per_client_per_s']:.3f} (slowest client {result['ticks_per_client_per_s_min']:.3f})"),
-        ("tick lag behind its timestamp", f"p50 {result['tick_lag_p50_ms']:.1f} ms, p99 {result['tick_lag_p99_ms']:.1f} ms, max {result['tick_lag_max_ms']:.1f} ms"),
-        ("  first client / all clients", f"first client p50 {result['tick_first_lag_p50_ms']:.1f} ms; one tick reaches all clients in {result['tick_spread_p50_ms']:.1f} ms (p50)"),
+        (
+            "ticks per client per second",
+            f"{result['ticks_per_client_per_s']:.3f} (slowest client {result['ticks_per_client_per_s_min']:.3f})",
+        ),
+        (
+            "tick lag behind its timestamp",
+            f"p50 {result['tick_lag_p50_ms']:.1f} ms, p99 {result['tick_lag_p99_ms']:.1f} ms, max {result['tick_lag_max_ms']:.1f} ms",
+        ),
+        (
+            "  first client / all clients",
+            f"first client p50 {result['tick_first_lag_p50_ms']:.1f} ms; one tick reaches all clients in {result['tick_spread_p50_ms']:.1f} ms (p50)",
+        ),
         ("Redis commands/s, web process", f"{result.get('web_redis_cmds_per_s', float('nan')):.1f}"),
-        ("Redis commands/s, whole server", f"{result['server_cmds_per_s']:.1f} (every client of the server, minus the bench's own)"),
+        (
+            "Redis commands/s, whole server",
+            f"{result['server_cmds_per_s']:.1f} (every client of the server, minus the bench's own)",
+        ),
     ]
     if "web_rss_mib" in result:
-        rows.append(("web process RSS", f"{result['web_rss_mib']:.1f} MiB (idle before the clients: {result['web_rss_idle_mib']:.1f} MiB)"))
+        rows.append(
+            (
+                "web process RSS",
+                f"{result['web_rss_mib']:.1f} MiB (idle before the clients: {result['web_rss_idle_mib']:.1f} MiB)",
+            )
+        )
         rows.append(("web process CPU", f"{result['web_cpu_percent']:.0f}% of one core"))
     rows.append(("bench clients' CPU", f"{result['bench_cpu_percent']:.0f}% of one core (one process for all clients)"))
     width = max(len(label) for label, _ in rows)

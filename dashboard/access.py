@@ -6,6 +6,7 @@ logged-in staff session or a valid API key may connect. Browsers cannot put head
 WebSocket, so they come with their session cookie; a script or a monitor may present a
 key as `Authorization: Bearer <key>` on the handshake instead.
 """
+
 from __future__ import annotations
 
 from messaging.api_keys import api_key_check

@@ -8,6 +8,7 @@ the channel layer, which carries what crosses processes (batch_persisted,
 messaging/events.py): a tick is read and sent within one process, and a group_send of it
 would be two Redis commands more per tick and a serialization per client.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -6,6 +6,7 @@ worker (messaging/events.py), and hands the client to this process's broadcaster
 sends the stats_update ticks. It answers pings. It never reads Redis itself: N clients
 cost the same Redis reads as one.
 """
+
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 

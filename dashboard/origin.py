@@ -10,6 +10,7 @@ than re-stating Django's rule, the handshake is turned into the HttpRequest Djan
 build for it and CsrfViewMiddleware's own origin check is asked. That check is a private
 method: Django is pinned (requirements.txt) and tests/test_stats_consumer.py covers it.
 """
+
 from __future__ import annotations
 
 import io

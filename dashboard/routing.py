@@ -1,5 +1,6 @@
 """WebSocket routes. A handshake must come from the site's own origin (dashboard/origin.py);
 the session is loaded so that dashboard auth (dashboard/access.py) can admit staff only."""
+
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from django.urls import path

@@ -1,5 +1,6 @@
 """The dashboard page (SPEC §7). It renders the shell; the data arrives over /ws/stats
 and from the JSON API, which the page's scripts poll."""
+
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.views.decorators.http import require_safe

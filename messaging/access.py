@@ -9,6 +9,7 @@ user is read with django.contrib.auth.get_user() in database_sync_to_async, as C
 AuthMiddleware does, so the lookup recycles its thread's database connection the way a
 request would (SPEC §9).
 """
+
 from __future__ import annotations
 
 import hmac

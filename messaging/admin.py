@@ -1,4 +1,5 @@
 """Admin: stored messages (read-only, fast on millions of rows) and the dead letters."""
+
 import uuid
 
 from django import forms
@@ -142,7 +143,9 @@ class ApiKeyForm(forms.ModelForm):
     """The scopes as one checkbox each; stored as the comma-separated text `--scope` takes."""
 
     scopes = forms.MultipleChoiceField(
-        choices=[(scope, scope) for scope in SCOPES], widget=forms.CheckboxSelectMultiple, initial=list(DEFAULT_SCOPES),
+        choices=[(scope, scope) for scope in SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(DEFAULT_SCOPES),
         help_text="ingest: POST /messages, /messages/bulk. read: the GET routes and /metrics. operate: DELETE /reset, POST /simulate.",
     )
 
@@ -186,7 +189,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         key, raw = api_keys.api_key_create(name=obj.name, scopes=obj.scope_set)
         obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
-        messages.warning(request, f"The key for {key.name!r} is {raw} - copy it now: it is not stored and will not be shown again.")
+        messages.warning(
+            request, f"The key for {key.name!r} is {raw} - copy it now: it is not stored and will not be shown again."
+        )
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):

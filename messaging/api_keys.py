@@ -15,6 +15,7 @@ every client. While one is, an attacker's random `mb_` keys cost a query each, b
 per client address by auth_throttle.py; once the operator has replaced and revoked them,
 they cost nothing either.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -38,15 +38,23 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
     if conf.CLAIM_LEASE <= 0:
         error("MSGBUFFER_CLAIM_LEASE must be a positive number of seconds.", "E005")
     if conf.RATE_LIMIT and conf.RATE_LIMIT < conf.MAX_BULK_ITEMS:
-        error(f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.", "E006")
+        error(
+            f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.",
+            "E006",
+        )
     if not 0 < conf.BODY_READ_TIMEOUT <= 300:
-        error("MSGBUFFER_BODY_READ_TIMEOUT must be more than 0 and at most 300 seconds; a slow body holds a connection that long.", "E012")
+        error(
+            "MSGBUFFER_BODY_READ_TIMEOUT must be more than 0 and at most 300 seconds; a slow body holds a connection that long.",
+            "E012",
+        )
     if not 0 <= conf.READ_CACHE_SECONDS <= 5:
         error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
     if conf.METRICS_TOKEN and len(conf.METRICS_TOKEN) < MIN_METRICS_TOKEN_CHARS:
-        error(f"MSGBUFFER_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters (got {len(conf.METRICS_TOKEN)}): "
-              "it lets anyone who holds it read /metrics. Make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
-              "E009")
+        error(
+            f"MSGBUFFER_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters (got {len(conf.METRICS_TOKEN)}): "
+            "it lets anyone who holds it read /metrics. Make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            "E009",
+        )
     if conf.AUTH_FAILURE_LIMIT < 0:
         error("MSGBUFFER_AUTH_FAILURE_LIMIT must be 0 (off) or a number of refused keys per window.", "E010")
     if not 1 <= conf.AUTH_FAILURE_WINDOW <= 3600:
@@ -67,18 +75,22 @@ def _check_database_connections():
         if db.get("ENGINE") != "django.db.backends.postgresql":
             continue
         if db.get("CONN_MAX_AGE") != 0:
-            found.append(checks.Error(
-                f"DATABASES[{alias!r}] keeps persistent connections (CONN_MAX_AGE={db.get('CONN_MAX_AGE')!r}): under ASGI that "
-                "is one connection per request thread, until PostgreSQL refuses new ones.",
-                hint="Set CONN_MAX_AGE = 0 and use Django's pool (OPTIONS['pool'], DATABASE_POOL_MAX_SIZE).",
-                id="msgbuffer.E007",
-            ))
+            found.append(
+                checks.Error(
+                    f"DATABASES[{alias!r}] keeps persistent connections (CONN_MAX_AGE={db.get('CONN_MAX_AGE')!r}): under ASGI that "
+                    "is one connection per request thread, until PostgreSQL refuses new ones.",
+                    hint="Set CONN_MAX_AGE = 0 and use Django's pool (OPTIONS['pool'], DATABASE_POOL_MAX_SIZE).",
+                    id="msgbuffer.E007",
+                )
+            )
         elif not (db.get("OPTIONS") or {}).get("pool"):
-            found.append(checks.Warning(
-                f"DATABASES[{alias!r}] has no connection pool: every request opens a new PostgreSQL connection.",
-                hint="Set OPTIONS['pool'] (psycopg[pool]); settings.py does it from DATABASE_POOL_* .",
-                id="msgbuffer.W002",
-            ))
+            found.append(
+                checks.Warning(
+                    f"DATABASES[{alias!r}] has no connection pool: every request opens a new PostgreSQL connection.",
+                    hint="Set OPTIONS['pool'] (psycopg[pool]); settings.py does it from DATABASE_POOL_* .",
+                    id="msgbuffer.W002",
+                )
+            )
     return found
 
 
@@ -91,8 +103,10 @@ def check_login_throttling(app_configs=None, **kwargs):
     if settings.AXES_FAILURE_LIMIT < 2:
         found.append(checks.Error("AXES_FAILURE_LIMIT must be at least 2 failed logins.", id="msgbuffer.E020"))
     if settings.AXES_COOLOFF_TIME.total_seconds() <= 0:
-        found.append(checks.Error(
-            "AXES_COOLOFF_SECONDS must be a positive number of seconds; a lockout would otherwise end at once.",
-            id="msgbuffer.E021",
-        ))
+        found.append(
+            checks.Error(
+                "AXES_COOLOFF_SECONDS must be a positive number of seconds; a lockout would otherwise end at once.",
+                id="msgbuffer.E021",
+            )
+        )
     return found

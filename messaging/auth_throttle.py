@@ -16,6 +16,7 @@ the server is told to trust the proxy's X-Forwarded-For (uvicorn `--proxy-header
 A client with a valid key behind an address that is throttled waits too: a shared
 address sending many bad keys is not a case we optimize for.
 """
+
 from __future__ import annotations
 
 import math

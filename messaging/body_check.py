@@ -14,6 +14,7 @@ both cores from the small ones. It is started on the first big body with `spawn`
 web process has threads: a fork would copy their locks). This module imports nothing of
 Django, so the parser process does not set Django up.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,4 +71,7 @@ async def checked(body: bytes, *, bulk: bool) -> tuple[list[MessageIn] | None, R
         rows, refusal = await loop.run_in_executor(_parser_process(), _check_in_parser_process, body, bulk)
     if refusal is not None:
         return None, refusal
-    return [MessageIn.model_construct(user_id=user_id, channel_id=channel_id, content=content) for user_id, channel_id, content in rows], None
+    return [
+        MessageIn.model_construct(user_id=user_id, channel_id=channel_id, content=content)
+        for user_id, channel_id, content in rows
+    ], None

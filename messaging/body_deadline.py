@@ -13,6 +13,7 @@ an aborted request; anything the application still sends is dropped.
 Once the body is complete, `receive()` passes through untouched: Django waits on it for
 the disconnect while the view runs.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,11 @@ def _timeout_reply(seconds: float) -> tuple[dict, dict]:
     start = {
         "type": "http.response.start",
         "status": 408,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
     }
     return start, {"type": "http.response.body", "body": body}
 

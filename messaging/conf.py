@@ -10,6 +10,7 @@ Read them through `msgbuffer_settings()`. The result is cached; a `setting_chang
 receiver clears the cache, so `override_settings(MSGBUFFER=...)` works in tests.
 System checks in apps.py reject values out of range at start-up.
 """
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
@@ -55,7 +56,9 @@ class MsgbufferSettings:
     METRICS_TOKEN: str = env("")  # a Prometheus scraper's `Authorization: Bearer <token>` for /metrics; "": none
     METRICS_PUBLIC: bool = env(False)  # /metrics answers anyone, even when API keys are required
     AUTH_FAILURE_LIMIT: int = env(20)  # refused API keys one client address may present per window; 0 turns the throttle off
-    AUTH_FAILURE_WINDOW: float = env(60.0)  # seconds; past the limit the address gets 429 until its window ends (auth_throttle.py)
+    AUTH_FAILURE_WINDOW: float = env(
+        60.0
+    )  # seconds; past the limit the address gets 429 until its window ends (auth_throttle.py)
     READ_CACHE_SECONDS: float = env(0.5)  # a web process reuses its answer to a polled read this long (polled_reads.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
 

@@ -21,6 +21,7 @@ hop: they are pure functions of the request and settings) in the order Django ru
 tests/test_edge_conformance.py sends the same hostile requests through this edge and
 through Django's own handler and compares status and headers.
 """
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,12 @@ def _never_called(request):  # the edge calls the middleware's hooks, not the ch
 @cache
 def _middleware() -> tuple[SecurityMiddleware, CorsMiddleware, XFrameOptionsMiddleware, PageCSPMiddleware]:
     # SecurityMiddleware reads its settings once, in __init__: rebuilt when settings change.
-    return (SecurityMiddleware(_never_called), CorsMiddleware(_never_called), XFrameOptionsMiddleware(_never_called),
-            PageCSPMiddleware(_never_called))
+    return (
+        SecurityMiddleware(_never_called),
+        CorsMiddleware(_never_called),
+        XFrameOptionsMiddleware(_never_called),
+        PageCSPMiddleware(_never_called),
+    )
 
 
 @cache

@@ -3,6 +3,7 @@
 Every error is a JSON object with an "error" code and a "message" for a human; nothing
 answers with HTML or a traceback.
 """
+
 from pydantic import ValidationError
 
 # pydantic's messages speak of "Input"; ours name what the client must change.
@@ -27,7 +28,12 @@ def _items(n: int) -> str:
 
 def _message(error: dict) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "int_type" and isinstance(error.get("input"), float) and error["input"].is_integer() and abs(error["input"]) >= 2**63:
+    if (
+        kind == "int_type"
+        and isinstance(error.get("input"), float)
+        and error["input"].is_integer()
+        and abs(error["input"]) >= 2**63
+    ):
         return f"must be at most {2**63 - 1}"  # the JSON parser reads integers past 64 bits as floats
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]

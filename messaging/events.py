@@ -7,6 +7,7 @@ consumer joins the group (dashboard/consumers.py); the layer subscribes each web
 to the group once, however many consumers it has, and hands the event to each of them.
 An event is at most once: pub/sub keeps nothing for a process that is not listening.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -5,6 +5,7 @@ A batch holds at most BATCH_SIZE messages. A full batch is flushed as soon as it
 a partial one once its oldest message has waited FLUSH_INTERVAL. Counters move only
 after commit (buffer.ack), and only for the holder of a live lease.
 """
+
 from __future__ import annotations
 
 import logging
@@ -167,12 +168,24 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         events.announce(events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed))
     # DEBUG: at full speed this is a few hundred lines a second; metrics carry the totals.
     log.debug(
-        "batch %s committed: %d stored, %d dead-lettered%s", claim.batch_id, len(stored), len(poison), "" if settled else " (lease lost: not counted here)",
-        extra={"batch_id": claim.batch_id, "stored": len(stored), "dead_lettered": len(poison), "settled": settled, "message_ids": stored_ids},
+        "batch %s committed: %d stored, %d dead-lettered%s",
+        claim.batch_id,
+        len(stored),
+        len(poison),
+        "" if settled else " (lease lost: not counted here)",
+        extra={
+            "batch_id": claim.batch_id,
+            "stored": len(stored),
+            "dead_lettered": len(poison),
+            "settled": settled,
+            "message_ids": stored_ids,
+        },
     )
     if poison:
         log.warning(
-            "batch %s: %d message(s) dead-lettered", claim.batch_id, len(poison),
+            "batch %s: %d message(s) dead-lettered",
+            claim.batch_id,
+            len(poison),
             extra={"batch_id": claim.batch_id, "reasons": sorted({reason for _, reason in poison})},
         )
     return BatchOutcome(claim.batch_id, len(stored), len(poison), settled)
@@ -207,7 +220,8 @@ def buffer_drain(
             recovered = buffer.requeue_expired()
             if recovered[0]:
                 log.warning(
-                    "requeued %d expired claim(s) holding %d message(s)", *recovered,
+                    "requeued %d expired claim(s) holding %d message(s)",
+                    *recovered,
                     extra={"batches": recovered[0], "messages": recovered[1]},
                 )
             housekeeping_at = time.monotonic() + HOUSEKEEPING_EVERY
@@ -227,14 +241,20 @@ def buffer_drain(
             claim = buffer.claim(full_only=False)
             if claim is None:
                 continue
-        if claim.messages_left >= 2 * msgbuffer_settings().BATCH_SIZE and time.monotonic() - backlog_called_at >= HOUSEKEEPING_EVERY:
+        if (
+            claim.messages_left >= 2 * msgbuffer_settings().BATCH_SIZE
+            and time.monotonic() - backlog_called_at >= HOUSEKEEPING_EVERY
+        ):
             on_backlog()
             backlog_called_at = time.monotonic()
         try:
             outcome = batch_flush(claim)
         except DatabaseUnavailable as exc:
             log.error(
-                "database unavailable, batch %s requeued; retrying in %.1fs: %s", claim.batch_id, retry_in, exc,
+                "database unavailable, batch %s requeued; retrying in %.1fs: %s",
+                claim.batch_id,
+                retry_in,
+                exc,
                 extra={"batch_id": claim.batch_id, "retry_in_s": retry_in},
             )
             time.sleep(retry_in)

@@ -10,6 +10,7 @@ WSGI).
 One Redis round trip per request: validation is local, and push.lua does the queue-full
 check, the push, the idempotency record and the flush-job request at once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,7 +55,9 @@ def body_limit(path: str) -> int:
 
 def too_large(path: str) -> Reply:
     limit = body_limit(path)
-    return _json_reply(413, errors.error("payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {path}"))
+    return _json_reply(
+        413, errors.error("payload_too_large", f"the request body is over the {errors.byte_size(limit)} limit of {path}")
+    )
 
 
 def body_refusal(path: str, body: bytes, content_type: str | None) -> Reply | None:
@@ -92,8 +95,10 @@ def missing_scope(scope: str) -> Reply:
     """A live key that may not do this (models.SCOPES)."""
     return _json_reply(
         403,
-        errors.error("forbidden", f"this API key lacks the `{scope}` scope (see the key in admin, or "
-                                  f"`manage.py apikey create NAME --scope ...`)"),
+        errors.error(
+            "forbidden",
+            f"this API key lacks the `{scope}` scope (see the key in admin, or `manage.py apikey create NAME --scope ...`)",
+        ),
     )
 
 
@@ -122,7 +127,9 @@ async def handle_ingest(
 ) -> Reply:
     """Validate and queue one POST to /messages or /messages/bulk. `client` (the edges'
     auth_throttle.client_address) is charged for a refused key."""
-    reply = await _handle_ingest(path, body, content_type=content_type, idempotency_key=idempotency_key, authorization=authorization)
+    reply = await _handle_ingest(
+        path, body, content_type=content_type, idempotency_key=idempotency_key, authorization=authorization
+    )
     if reply.status == 401:
         # Counted here, not in Redis: a refused key costs no round trip to anything.
         auth_throttle.REFUSED.labels("unauthorized").inc()
@@ -148,7 +155,9 @@ async def _handle_ingest(
     if refusal is not None:
         return refusal
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS):
-        return _json_reply(400, errors.error("invalid_idempotency_key", f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters"))
+        return _json_reply(
+            400, errors.error("invalid_idempotency_key", f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters")
+        )
     bulk = path == BULK_PATH
     messages, refused = await body_check.checked(body, bulk=bulk)  # big bodies: in the parser process
     if refused is not None:
@@ -160,7 +169,9 @@ async def _handle_ingest(
         return _json_reply(503, errors.error("queue_full", "the queue is full; retry later"), [("Retry-After", "1")])
     except services.RateLimited:
         limit = msgbuffer_settings().RATE_LIMIT
-        return _json_reply(429, errors.error("rate_limited", f"this API key may send {limit} messages per second"), [("Retry-After", "1")])
+        return _json_reply(
+            429, errors.error("rate_limited", f"this API key may send {limit} messages per second"), [("Retry-After", "1")]
+        )
     except services.QueueUnavailable as exc:  # nothing was queued
         log.warning("ingest refused, Redis unavailable: %s", exc)
         status, error, headers = outages.answer_for(exc)

@@ -11,6 +11,7 @@ then enqueues); a draining job requests its successor, and while a backlog grows
 every worker requests one when it starts and, while idle, whenever work is left
 unattended (worker.py): that recovers what a killed worker held, or a job whose asker died.
 """
+
 import logging
 import threading
 from functools import cache

@@ -17,6 +17,7 @@ twice to be refused. Measured (`python -m bench.json_parsing`): see bench/README
 Django-free (only the standard library and jiter), so that body_check.py's parser
 process can import it.
 """
+
 from __future__ import annotations
 
 import json

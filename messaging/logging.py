@@ -8,6 +8,7 @@ passes in `extra` becomes a top-level field, so ids stay searchable:
 
 This module must not import Django models: LOGGING loads it while settings are read.
 """
+
 from __future__ import annotations
 
 import json

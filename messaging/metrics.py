@@ -6,6 +6,7 @@ answers the same and scraping any one of them is enough. Process figures (Python
 WebSocket clients of the answering process) come from prometheus_client's default
 registry.
 """
+
 from __future__ import annotations
 
 import prometheus_client
@@ -17,6 +18,7 @@ from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters
 from .stats import stats_snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
 
 def _histogram(name: str, documentation: str, stored: dict[str, float], bounds: tuple[float, ...]) -> HistogramMetricFamily:
     cumulative, buckets = 0.0, []
@@ -40,12 +42,16 @@ class _ClusterCollector:
         yield rejected
         yield CounterMetricFamily("msgbuffer_messages_persisted", "Messages committed to the database", value=s["total_messages"])
         yield CounterMetricFamily("msgbuffer_batches", "Batches committed to the database", value=s["total_batches"])
-        yield CounterMetricFamily("msgbuffer_messages_dead_lettered", "Messages moved to the dead-letter list", value=c.dead_lettered)
+        yield CounterMetricFamily(
+            "msgbuffer_messages_dead_lettered", "Messages moved to the dead-letter list", value=c.dead_lettered
+        )
         errors = CounterMetricFamily("msgbuffer_flush_errors", "Flush attempts that failed, by kind", labels=["kind"])
         for kind, count in sorted(c.flush_errors.items()):
             errors.add_metric([kind], count)
         yield errors
-        yield _histogram("msgbuffer_batch_size_messages", "Messages per committed batch", c.batch_size_histogram, BATCH_SIZE_BUCKETS)
+        yield _histogram(
+            "msgbuffer_batch_size_messages", "Messages per committed batch", c.batch_size_histogram, BATCH_SIZE_BUCKETS
+        )
         yield _histogram(
             "msgbuffer_latency_milliseconds", "Accepted-to-committed latency per message", c.latency_histogram, LATENCY_MS_BUCKETS
         )

@@ -4,6 +4,7 @@ Django turns an exception in a view into its HTML technical 500 page with DEBUG 
 into handler500's generic 500 with DEBUG off. An unreachable database or Redis is neither
 a bug nor the client's fault: it is a 503 the client may retry (outages.py says which).
 """
+
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction

@@ -1,4 +1,5 @@
 """What msgbuffer stores in the database: messages (and, for admin, dead letters)."""
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -80,7 +81,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     scopes = models.CharField(
-        max_length=64, default=scopes_text(DEFAULT_SCOPES), validators=[validate_scopes],
+        max_length=64,
+        default=scopes_text(DEFAULT_SCOPES),
+        validators=[validate_scopes],
         help_text=f"What the key may do, comma-separated: {', '.join(SCOPES)}.",
     )
 

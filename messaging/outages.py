@@ -8,6 +8,7 @@ that maps an outage to its answer: DatabaseUnavailableMiddleware calls it for th
 views, polled_reads.py for the reads served ahead of Django, ingest.py (through
 `answer_for`) for its Reply.
 """
+
 from __future__ import annotations
 
 import logging

@@ -22,6 +22,7 @@ views.py call, and an outage is outages.response_for's 503, as DatabaseUnavailab
 answers it.
 tests/test_edge_conformance.py holds these routes to Django's answers too.
 """
+
 from __future__ import annotations
 
 import asyncio

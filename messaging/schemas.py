@@ -6,6 +6,7 @@ Validation rules (SPEC §4): ids are JSON integers in 1..2^63-1 (no booleans, fl
 strings or null); content is a string, stripped, 1..2000 characters, with no NUL and no
 lone surrogate (PostgreSQL can store neither). Unknown fields are ignored.
 """
+
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID

@@ -2,6 +2,7 @@
 /metrics page. An outage comes out of here as outages.QueueUnavailable or
 DatabaseUnavailable, never as a driver's error (the edges map them to the JSON 503s).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -33,7 +34,9 @@ def message_as_dict(row: dict) -> dict:
 
 
 @outages.translated()
-def message_list(*, limit: int, channel_id: int | None = None, user_id: int | None = None, before: uuid.UUID | None = None) -> list[dict]:
+def message_list(
+    *, limit: int, channel_id: int | None = None, user_id: int | None = None, before: uuid.UUID | None = None
+) -> list[dict]:
     """Newest first (by acceptance time); `before` pages to rows older than that message."""
     rows = Message.objects.all()
     if channel_id is not None:
@@ -61,7 +64,7 @@ def message_status(message_id: uuid.UUID) -> dict | None:
 
 
 def database_status() -> str:
-    """"ok", or why the database cannot be reached (for /health)."""
+    """ "ok", or why the database cannot be reached (for /health)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -4,6 +4,7 @@ Views and the ASGI ingest path call these; they never touch Redis or the ORM the
 An outage comes out of here as outages.QueueUnavailable or DatabaseUnavailable (named
 here too: services.QueueUnavailable), never as a driver's error.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,15 @@ from .outages import DatabaseUnavailable, QueueUnavailable
 from .schemas import MessageIn
 
 __all__ = [
-    "Accepted", "DatabaseUnavailable", "QueueFull", "QueueUnavailable", "RateLimited",
-    "accepted_ids", "buffer_reset", "messages_accept", "traffic_simulate",
+    "Accepted",
+    "DatabaseUnavailable",
+    "QueueFull",
+    "QueueUnavailable",
+    "RateLimited",
+    "accepted_ids",
+    "buffer_reset",
+    "messages_accept",
+    "traffic_simulate",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,7 +58,11 @@ class Accepted:
 
 
 async def messages_accept(
-    messages: list[MessageIn], *, bulk: bool, idempotency_key: str | None = None, api_key_id: int | None = None,
+    messages: list[MessageIn],
+    *,
+    bulk: bool,
+    idempotency_key: str | None = None,
+    api_key_id: int | None = None,
     staff_user_id: int | None = None,
 ) -> Accepted:
     """Queue messages atomically (all or none) and answer as SPEC §4 says.
@@ -62,7 +74,10 @@ async def messages_accept(
     """
     accepted_at = datetime.now(UTC).isoformat()
     ids = [str(uuid.uuid4()) for _ in messages]
-    entries = [(message_id, buffer.queued_payload(message, message_id, accepted_at)) for message, message_id in zip(messages, ids, strict=True)]
+    entries = [
+        (message_id, buffer.queued_payload(message, message_id, accepted_at))
+        for message, message_id in zip(messages, ids, strict=True)
+    ]
     if bulk:
         body = orjson.dumps({"accepted": len(ids), "message_ids": ids})
     else:
@@ -113,7 +128,9 @@ async def traffic_simulate(count: int, *, api_key_id: int | None, staff_user_id:
     messages = simulate.chat_messages(count)
     try:
         for start in range(0, count, chunk):
-            accepted = await messages_accept(messages[start : start + chunk], bulk=True, api_key_id=api_key_id, staff_user_id=staff_user_id)
+            accepted = await messages_accept(
+                messages[start : start + chunk], bulk=True, api_key_id=api_key_id, staff_user_id=staff_user_id
+            )
             message_ids += accepted_ids(accepted)
     except (RateLimited, QueueFull) as exc:
         raise type(exc)(accepted=len(message_ids)) from exc

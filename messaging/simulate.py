@@ -1,16 +1,34 @@
 """Realistic chat traffic for demos and load: POST /simulate and the benchmarks."""
+
 import random
 
 from .schemas import MessageIn
 
 _OPENERS = ["hey", "ok so", "quick question:", "fyi", "lol", "honestly", "btw", "morning all,", "+1,", "wait,"]
 _SUBJECTS = [
-    "the deploy", "the standup", "my PR", "the new dashboard", "the release notes", "lunch",
-    "the flaky test", "the migration", "the on-call rota", "that customer ticket", "the design doc",
+    "the deploy",
+    "the standup",
+    "my PR",
+    "the new dashboard",
+    "the release notes",
+    "lunch",
+    "the flaky test",
+    "the migration",
+    "the on-call rota",
+    "that customer ticket",
+    "the design doc",
 ]
 _PREDICATES = [
-    "is ready for review", "broke again", "looks great", "needs another pass", "is moved to 3pm",
-    "went out without issues", "is blocked on infra", "just landed", "is taking forever", "made my day",
+    "is ready for review",
+    "broke again",
+    "looks great",
+    "needs another pass",
+    "is moved to 3pm",
+    "went out without issues",
+    "is blocked on infra",
+    "just landed",
+    "is taking forever",
+    "made my day",
 ]
 _TAILS = ["", "", " 🎉", " 👀", " — thoughts?", " :)", " (again)", "!", "?", " thx"]
 

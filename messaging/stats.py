@@ -1,5 +1,6 @@
 """One statistics snapshot, many renderers: the /ws/stats tick, /queue/status, /health and
 /metrics all render what `stats_snapshot` (or its async twin) returns."""
+
 from __future__ import annotations
 
 import statistics

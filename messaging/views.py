@@ -15,6 +15,7 @@ GET /health, GET /messages and GET /queue/status are also served ahead of Django
 (polled_reads.py): their answers are the `*_answer` functions below, which both paths call
 once the caller is known.
 """
+
 from __future__ import annotations
 
 import functools
@@ -56,11 +57,13 @@ def allow(*methods: str):
 
     def decorator(view):
         if inspect.iscoroutinefunction(view):
+
             @functools.wraps(view)
             async def async_wrapper(request, *args, **kwargs):
                 if request.method not in methods:
                     return _not_allowed(request, methods)
                 return await view(request, *args, **kwargs)
+
             return csrf_exempt(async_wrapper)
 
         @functools.wraps(view)
@@ -68,6 +71,7 @@ def allow(*methods: str):
             if request.method not in methods:
                 return _not_allowed(request, methods)
             return view(request, *args, **kwargs)
+
         return csrf_exempt(wrapper)
 
     return decorator
@@ -139,7 +143,9 @@ async def messages_answer(request: HttpRequest) -> HttpResponse:
         )
     except selectors.UnknownCursor:
         detail = [{"field": "before", "message": "must be the message_id of a stored message"}]
-        return JsonResponse({"error": "validation_error", "message": f"before {detail[0]['message']}", "detail": detail}, status=422)
+        return JsonResponse(
+            {"error": "validation_error", "message": f"before {detail[0]['message']}", "detail": detail}, status=422
+        )
     return JsonResponse(rows, safe=False)
 
 
@@ -211,7 +217,16 @@ async def queue_status(request: HttpRequest) -> JsonResponse:
 def queue_status_answer(request: HttpRequest) -> JsonResponse:
     """GET /queue/status for a caller who may read."""
     s = selectors.queue_stats()
-    keys = ("queue_length", "in_flight", "dead_letters", "batch_threshold", "batch_progress", "batches_ready", "last_batch", "workers")
+    keys = (
+        "queue_length",
+        "in_flight",
+        "dead_letters",
+        "batch_threshold",
+        "batch_progress",
+        "batches_ready",
+        "last_batch",
+        "workers",
+    )
     return JsonResponse({key: s[key] for key in keys} | {"oldest_message_age_s": s["oldest_message_age_s"]})
 
 
@@ -313,5 +328,8 @@ def csrf_failure(request, reason="") -> HttpResponse:
     """settings.CSRF_FAILURE_VIEW: JSON on the API, Django's own page in the admin."""
     if request.path.startswith(reverse("admin:index")):
         return django_csrf_failure(request, reason=reason)
-    return _error(403, "csrf_failed", f"a write made with a session cookie needs Django's CSRF token "
-                                      f"(X-CSRFToken header, from the csrftoken cookie): {reason}")
+    return _error(
+        403,
+        "csrf_failed",
+        f"a write made with a session cookie needs Django's CSRF token (X-CSRFToken header, from the csrftoken cookie): {reason}",
+    )

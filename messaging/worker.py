@@ -12,6 +12,7 @@
 - A warm shutdown (SIGTERM, Ctrl-C) tells a running drain to stop after its batch
   (jobs.stop_requested, the job's input).
 """
+
 from rq.worker import SimpleWorker, WorkerStatus
 
 from . import buffer, jobs

@@ -4,6 +4,7 @@ WebSockets (Channels).
 Django must be set up before anything imports models or consumers, so
 get_asgi_application() runs first and the project imports follow it.
 """
+
 import gc
 import os
 
@@ -52,6 +53,7 @@ async def application(scope, receive, send):
     # A coroutine function, so that every server (daphne for runserver, uvicorn in bench/)
     # sees an ASGI 3 application: the wrapper above is a plain function.
     return await proxied(scope, receive, send)
+
 
 # Everything imported so far lives as long as the process: move it out of the garbage
 # collector's sight, and collect less often. With 1,000 dashboards connected, full

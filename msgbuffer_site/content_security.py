@@ -18,6 +18,7 @@ settings.CONTENT_SECURITY_POLICY, changed only through the hook django-csp offer
   string), so they run on the event loop. bench/middleware_cost.py measures both
   (bench/README.md: the stock middleware ~7 % off a Django route, this one in the noise).
 """
+
 from __future__ import annotations
 
 from csp.constants import UNSAFE_INLINE

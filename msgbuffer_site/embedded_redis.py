@@ -4,6 +4,7 @@ under var/redis (AOF on: an accepted message survives a restart of this Redis).
 
 Used by `make run` (launch.py) and by the test suite when REDIS_URL is unset.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,21 +47,31 @@ def _die_with_parent_hook():
     return hook
 
 
-def start(data_dir: Path, *, port: int | None = None, appendonly: bool = True, timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+def start(
+    data_dir: Path, *, port: int | None = None, appendonly: bool = True, timeout: float = 10.0
+) -> tuple[subprocess.Popen, str]:
     """Start redis-server on 127.0.0.1; returns (process, url) once it answers PING."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     process = subprocess.Popen(
         [
             redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(data_dir),
-            "--appendonly", "yes" if appendonly else "no",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--daemonize", "no",
-            "--logfile", str(data_dir / "redis.log"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(data_dir / "redis.log"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

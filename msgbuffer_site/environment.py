@@ -6,6 +6,7 @@ MSGBUFFER_* variables (messaging/conf.py), so "on", "yes" and "1" mean the same 
 both. An empty value means unset, as in a copied .env.example; for a list, set and empty
 means the empty list (CORS_ALLOWED_ORIGINS= turns off DEBUG's localhost:3000).
 """
+
 import os
 
 import pydantic

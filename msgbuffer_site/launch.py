@@ -1,6 +1,7 @@
 """`make run`: migrate, start an embedded Redis unless REDIS_URL is set, run the
 Procfile's web and worker through honcho, print the dashboard URL once the web process
 answers, and stop everything on Ctrl-C (or SIGTERM/SIGHUP)."""
+
 from __future__ import annotations
 
 import os
@@ -72,7 +73,9 @@ def main() -> int:
             _manage(env, "collectstatic", "--noinput", "-v", "0")
         honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", port], cwd=ROOT, env=env)
         if _wait_for_web(port, honcho):
-            print(f"\nmsgbuffer: dashboard at http://127.0.0.1:{port}/  (API docs /docs, admin /admin/; Ctrl-C stops)\n", flush=True)
+            print(
+                f"\nmsgbuffer: dashboard at http://127.0.0.1:{port}/  (API docs /docs, admin /admin/; Ctrl-C stops)\n", flush=True
+            )
         try:
             returncode = honcho.wait()
         except KeyboardInterrupt:  # honcho got the same SIGINT and is stopping web and worker

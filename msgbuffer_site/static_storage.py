@@ -7,6 +7,7 @@ deploy a browser may run the new main.js with a cached old api.js (or the revers
 it, each module's hash covers the hashed names of the modules it imports, so changing one
 renames every module above it.
 """
+
 from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 

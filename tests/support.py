@@ -1,5 +1,6 @@
 """Helpers for tests that start real servers and workers: environment, process control,
 and waiting on a condition with a deadline (never a fixed sleep)."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,9 @@ def wait_for(condition: Callable[[], object], *, timeout: float, interval: float
         except Exception as exc:  # a server still starting, say
             last_error = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_error!r})" if last_error else ""))
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_error!r})" if last_error else "")
+            )
         time.sleep(interval)
 
 
@@ -79,8 +82,11 @@ class Processes:
 
     def web(self, port: int, **env) -> subprocess.Popen:
         process = self.start("web", procfile_web_argv(port), child_env(**env))
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503),
-                 timeout=30, message=f"web server on port {port}")
+        wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503),
+            timeout=30,
+            message=f"web server on port {port}",
+        )
         return process
 
     @staticmethod

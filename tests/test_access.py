@@ -5,6 +5,7 @@ through Django's own handler alike.
 Keys come from the real services (and `manage.py apikey`), sessions from Django's login;
 Redis and PostgreSQL are the real ones.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -318,10 +319,23 @@ async def test_openapi__security_schemes_and_refusals_on_each_guarded_route(api)
 
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearerKey"]["scheme"] == schemes["metricsToken"]["scheme"] == "bearer"
-    assert schemes["sessionCookie"] == {**schemes["sessionCookie"], "type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+    assert schemes["sessionCookie"] == {
+        **schemes["sessionCookie"],
+        "type": "apiKey",
+        "in": "cookie",
+        "name": settings.SESSION_COOKIE_NAME,
+    }
     paths = document["paths"]
-    guarded = [("/messages", "get"), ("/messages/{message_id}", "get"), ("/queue/status", "get"), ("/metrics", "get"),
-               ("/messages", "post"), ("/messages/bulk", "post"), ("/simulate", "post"), ("/reset", "delete")]
+    guarded = [
+        ("/messages", "get"),
+        ("/messages/{message_id}", "get"),
+        ("/queue/status", "get"),
+        ("/metrics", "get"),
+        ("/messages", "post"),
+        ("/messages/bulk", "post"),
+        ("/simulate", "post"),
+        ("/reset", "delete"),
+    ]
     for path, method in guarded:
         operation = paths[path][method]
         assert {"401", "403"} <= set(operation["responses"]), (path, method)

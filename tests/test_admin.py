@@ -1,5 +1,6 @@
 """Admin (SPEC §8): stored messages read-only and without a full COUNT(*), the dead
 letters from Redis with their requeue and discard actions, and API keys."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,13 @@ def admin_client_():
 @pytest.fixture
 def messages_stored():
     return Message.objects.bulk_create(
-        Message(message_id=uuid.uuid4(), user_id=100 + n % 3, channel_id=7 + n % 2, content=f"note {n}: the deploy is green",
-                created_at=T0 + timedelta(minutes=n))
+        Message(
+            message_id=uuid.uuid4(),
+            user_id=100 + n % 3,
+            channel_id=7 + n % 2,
+            content=f"note {n}: the deploy is green",
+            created_at=T0 + timedelta(minutes=n),
+        )
         for n in range(120)
     )
 
@@ -83,8 +89,10 @@ def test_message_changelist__unfiltered__no_full_count(admin_client_, messages_s
 
     assert response.status_code == 200
     full_counts = [
-        q["sql"] for q in queries.captured_queries
-        if re.search(r"count\(\*\)", q["sql"], re.I) and "messaging_message" in q["sql"]
+        q["sql"]
+        for q in queries.captured_queries
+        if re.search(r"count\(\*\)", q["sql"], re.I)
+        and "messaging_message" in q["sql"]
         and not re.search(r"\b(where|limit)\b", q["sql"], re.I)
     ]
     assert full_counts == []
@@ -218,8 +226,18 @@ def test_dead_letters_requeue__selected_entry__back_on_pending_and_flush_asked(a
 @pytest.mark.django_db
 def test_dead_letters_requeue__valid_payload__stored_on_next_flush(admin_client_, clean_redis):
     good = {"message_id": str(uuid.uuid4()), "user_id": 1, "channel_id": 2, "content": "fixed", "created_at": T0.isoformat()}
-    clean_redis.lpush(buffer.DEAD_LETTERS, json.dumps({"id": "dl-1", "payload": json.dumps(good), "reason": "refused by the database",
-                                                       "failed_at": T0.isoformat(), "batch_id": "b"}))
+    clean_redis.lpush(
+        buffer.DEAD_LETTERS,
+        json.dumps(
+            {
+                "id": "dl-1",
+                "payload": json.dumps(good),
+                "reason": "refused by the database",
+                "failed_at": T0.isoformat(),
+                "batch_id": "b",
+            }
+        ),
+    )
 
     admin_client_.post(DEAD_LETTERS, {"action": "requeue", "dead_letter": ["dl-1"]})
     dead_letters_from_poison()  # flush
@@ -232,7 +250,9 @@ def test_dead_letters_requeue__valid_payload__stored_on_next_flush(admin_client_
 def test_dead_letters_discard__selected_entries__removed(admin_client_, clean_redis):
     entries = dead_letters_from_poison(b"one", b"two", b"three")
 
-    response = admin_client_.post(DEAD_LETTERS, {"action": "discard", "dead_letter": [entries[0]["id"], entries[2]["id"]]}, follow=True)
+    response = admin_client_.post(
+        DEAD_LETTERS, {"action": "discard", "dead_letter": [entries[0]["id"], entries[2]["id"]]}, follow=True
+    )
 
     assert "Discarded 2 dead letters" in response.content.decode()
     assert [e["id"] for e in buffer.dead_letter_list()] == [entries[1]["id"]]

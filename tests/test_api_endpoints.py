@@ -5,6 +5,7 @@ the real ASGI application in-process.
 Rows come from the ORM (list tests) or from a real flush (buffer_drain in-process).
 The ASGI application reads the database from a thread: transaction=True throughout.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def flush_now():
     """Flush whatever waits, in-process, without waiting FLUSH_INTERVAL for a partial batch."""
+
     def drain():
         with override_settings(MSGBUFFER={**settings.MSGBUFFER, "FLUSH_INTERVAL": 0.0}):
             return flush.buffer_drain(budget=30)
@@ -57,8 +59,13 @@ def redis_unreachable():
 def rows(specs: list[tuple[int, int, int]]) -> list[Message]:
     """Create messages from (seconds after T0, user_id, channel_id); returns them as stored."""
     created = Message.objects.bulk_create(
-        Message(message_id=uuid.uuid4(), user_id=user, channel_id=channel, content=f"message {n}",
-                created_at=T0 + timedelta(seconds=second))
+        Message(
+            message_id=uuid.uuid4(),
+            user_id=user,
+            channel_id=channel,
+            content=f"message {n}",
+            created_at=T0 + timedelta(seconds=second),
+        )
         for n, (second, user, channel) in enumerate(specs)
     )
     return list(Message.objects.filter(message_id__in=[m.message_id for m in created]))
@@ -104,8 +111,23 @@ async def test_list_messages__limit_in_range__that_many_rows(api, limit):
     assert response.status_code == 200 and len(response.json()) == limit
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=-1", "limit=abc", "limit=", "limit=2.5", "channel_id=abc",
-                                   "channel_id=0", "user_id=-5", f"user_id={2**63}", "before=not-a-uuid", "before=123"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=501",
+        "limit=-1",
+        "limit=abc",
+        "limit=",
+        "limit=2.5",
+        "channel_id=abc",
+        "channel_id=0",
+        "user_id=-5",
+        f"user_id={2**63}",
+        "before=not-a-uuid",
+        "before=123",
+    ],
+)
 async def test_list_messages__bad_parameter__422_naming_it(api, query):
     response = await api.get(f"/messages?{query}")
 
@@ -172,7 +194,11 @@ async def test_message_detail__queued_then_flushed__queued_then_persisted(api, f
     body = persisted.json()
     assert body["status"] == "persisted"
     assert {k: body[k] for k in ("message_id", "user_id", "channel_id", "content")} == {
-        "message_id": message_id, "user_id": 5, "channel_id": 6, "content": "where am I"}
+        "message_id": message_id,
+        "user_id": 5,
+        "channel_id": 6,
+        "content": "where am I",
+    }
     assert datetime.fromisoformat(body["created_at"]) == datetime.fromisoformat(accepted.json()["queued_at"])
     assert set(body) == MESSAGE_FIELDS | {"status"}
 
@@ -202,7 +228,16 @@ async def test_health__redis_and_database_up__200_healthy_shape(api):
 
     assert response.status_code == 200
     body = response.json()
-    assert {"status", "redis", "database", "workers", "queue_length", "batch_threshold", "batch_progress", "batches_pending"} <= set(body)
+    assert {
+        "status",
+        "redis",
+        "database",
+        "workers",
+        "queue_length",
+        "batch_threshold",
+        "batch_progress",
+        "batches_pending",
+    } <= set(body)
     assert body["status"] == "healthy" and body["redis"] == "ok" and body["database"] == "ok"
     assert body["queue_length"] == 53 and body["batch_threshold"] == 50
     assert body["batch_progress"] == 3 and body["batches_pending"] == 1
@@ -236,8 +271,15 @@ def test_health__database_unreachable__503_unhealthy_naming_the_database(process
 @pytest.mark.parametrize("path", ["/messages?limit=5", "/messages/8c4f3a52-6f1e-4d7a-9a43-1f0e2b3c4d5e"])
 def test_reads__database_unreachable__json_503_database_unavailable(processes, web_port, path, debug):
     # DEBUG on would answer Django's HTML technical 500 page without the middleware.
-    processes.web(web_port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere", DATABASE_POOL_TIMEOUT="0.3",
-                  DJANGO_DEBUG=debug, DJANGO_SECRET_KEY="x" * 50, MSGBUFFER_API_KEYS_REQUIRED="0", DJANGO_SECURE_SSL_REDIRECT="0")
+    processes.web(
+        web_port,
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",
+        DATABASE_POOL_TIMEOUT="0.3",
+        DJANGO_DEBUG=debug,
+        DJANGO_SECRET_KEY="x" * 50,
+        MSGBUFFER_API_KEYS_REQUIRED="0",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+    )
 
     response = httpx.get(f"http://127.0.0.1:{web_port}{path}", timeout=10)
 
@@ -260,7 +302,16 @@ async def test_queue_status__after_traffic_and_a_flush__spec_shape(api, flush_no
     await flush_now()
     flushed = (await api.get("/queue/status")).json()
 
-    keys = {"queue_length", "in_flight", "dead_letters", "batch_threshold", "batch_progress", "batches_ready", "last_batch", "workers"}
+    keys = {
+        "queue_length",
+        "in_flight",
+        "dead_letters",
+        "batch_threshold",
+        "batch_progress",
+        "batches_ready",
+        "last_batch",
+        "workers",
+    }
     for body in (empty, waiting, flushed):
         assert keys <= set(body)
         assert set(body["last_batch"]) == {"batch_id", "size", "completed_at"}
@@ -317,10 +368,13 @@ async def test_simulate__count_out_of_range_or_not_an_integer__422_nothing_queue
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
-@pytest.mark.parametrize(("body", "error"), [
-    pytest.param(b'{"count": 1, "count": 10000}', "duplicate_key", id="duplicate-key"),
-    pytest.param(b'{"count": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "malformed_json", id="nested-5000-deep"),
-])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param(b'{"count": 1, "count": 10000}', "duplicate_key", id="duplicate-key"),
+        pytest.param(b'{"count": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "malformed_json", id="nested-5000-deep"),
+    ],
+)
 async def test_simulate__ingest_json_rules__400_nothing_queued(api, clean_redis, body, error):
     response = await api.post("/simulate", content=body, headers=JSON)
 
@@ -356,7 +410,9 @@ async def test_simulate__not_json__415_in_ingest_words(api, clean_redis, content
     simulated = await api.post("/simulate", content=b'{"count": 5}', headers=headers)
     ingested = await api.post("/messages", content=b'{"user_id": 1, "channel_id": 1, "content": "x"}', headers=headers)
 
-    assert assert_json_error(simulated, 415, "unsupported_media_type") == assert_json_error(ingested, 415, "unsupported_media_type")
+    assert assert_json_error(simulated, 415, "unsupported_media_type") == assert_json_error(
+        ingested, 415, "unsupported_media_type"
+    )
     assert clean_redis.llen(buffer.PENDING) == 0
 
 
@@ -535,7 +591,16 @@ async def test_openapi__document__valid_and_built_from_the_validating_models(api
         assert schemas[model.__name__]["properties"] == model.model_json_schema()["properties"]
     assert schemas["BulkIn"]["required"] == BulkIn.model_json_schema()["required"]
     paths = document["paths"]
-    assert {"/messages", "/messages/bulk", "/messages/{message_id}", "/health", "/queue/status", "/simulate", "/reset", "/metrics"} <= set(paths)
+    assert {
+        "/messages",
+        "/messages/bulk",
+        "/messages/{message_id}",
+        "/health",
+        "/queue/status",
+        "/simulate",
+        "/reset",
+        "/metrics",
+    } <= set(paths)
     assert paths["/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MessageIn")
     assert {"202", "400", "401", "413", "415", "422", "503"} <= set(paths["/messages/bulk"]["post"]["responses"])
     assert document["components"]["securitySchemes"]["bearerKey"]["scheme"] == "bearer"
@@ -553,7 +618,9 @@ async def test_docs__page__200_html_naming_the_routes(api):
 # Unknown paths
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
-@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("POST", "/messages/"), ("GET", "/messages/bulk/extra"), ("DELETE", "/api/v2/x")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/nope"), ("POST", "/messages/"), ("GET", "/messages/bulk/extra"), ("DELETE", "/api/v2/x")]
+)
 async def test_unknown_path__404_json(api, method, path, debug):
     with override_settings(DEBUG=debug):
         response = await api.request(method, path)

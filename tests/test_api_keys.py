@@ -1,6 +1,7 @@
 """API keys carry a signature (messaging/api_keys.py, issue 9): a key we did not issue is
 refused without a database query; keys from before signing keep working while live;
 rotating SECRET_KEY keeps keys working through SECRET_KEY_FALLBACKS."""
+
 from __future__ import annotations
 
 import secrets
@@ -34,7 +35,9 @@ def forged_keys(n: int) -> list[str]:
     SECRET_KEY; unsigned keys of the old shape; and plain junk."""
     kinds = [
         lambda: f"{api_keys.KEY_PREFIX}{secrets.token_urlsafe(32)}.{secrets.token_urlsafe(32)}",
-        lambda: signing.Signer(key=OTHER_SECRET, salt=api_keys.SIGNING_SALT, sep=".").sign(api_keys.KEY_PREFIX + secrets.token_urlsafe(32)),
+        lambda: signing.Signer(key=OTHER_SECRET, salt=api_keys.SIGNING_SALT, sep=".").sign(
+            api_keys.KEY_PREFIX + secrets.token_urlsafe(32)
+        ),
         legacy_key,
         lambda: "mb_" + secrets.token_hex(8),
     ]
@@ -92,26 +95,42 @@ async def test_check__forged_keys__refused_without_a_lookup(api, keys_required):
 # A production-like server (DEBUG off, keys required) and its database's transactions
 # ---------------------------------------------------------------------------
 def manage(url: str, *argv: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=child_env(DATABASE_URL=url, **PRODUCTION),
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *argv],
+        cwd=ROOT,
+        env=child_env(DATABASE_URL=url, **PRODUCTION),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout.strip()
 
 
-PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "p" * 50, "DJANGO_SECURE_SSL_REDIRECT": "0", "MSGBUFFER_API_KEYS_REQUIRED": "1"}
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "p" * 50,
+    "DJANGO_SECURE_SSL_REDIRECT": "0",
+    "MSGBUFFER_API_KEYS_REQUIRED": "1",
+}
 
 
 def transactions(cluster) -> int:
     """Commits and rollbacks so far in the msgbuffer database. A backend reports its
     counts when it exits at the latest, so read this with the web process stopped."""
     with cluster.connect() as conn:
-        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+        return conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
 
 
 def other_backends(cluster) -> int:
     """Sessions on the msgbuffer database besides this one (autovacuum's come and go)."""
     with cluster.connect() as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchone()[0]
 
 
 @pytest.mark.slow
@@ -123,8 +142,13 @@ def test_web__500_requests_with_random_keys__under_50_transactions(private_postg
         # Unsigned keys keep working through a lookup while one is live: the throttle is then
         # what bounds a key guesser's queries.
         raw = legacy_key()
-        manage(private_postgres.url, "shell", "-c", "from messaging import api_keys; from messaging.models import ApiKey; "
-               f"ApiKey.objects.create(name='old', prefix={raw[:10]!r}, digest=api_keys.digest_of({raw!r}))")
+        manage(
+            private_postgres.url,
+            "shell",
+            "-c",
+            "from messaging import api_keys; from messaging.models import ApiKey; "
+            f"ApiKey.objects.create(name='old', prefix={raw[:10]!r}, digest=api_keys.digest_of({raw!r}))",
+        )
     wait_for(lambda: other_backends(private_postgres) == 0, timeout=15, message="the commands' connections closed")
     before = transactions(private_postgres)
     web = processes.web(web_port, DATABASE_URL=private_postgres.url, MSGBUFFER_AUTH_FAILURE_LIMIT=str(limit), **PRODUCTION)
@@ -147,8 +171,12 @@ def test_web__500_requests_with_random_keys__under_50_transactions(private_postg
         assert answers[0].json()["error"] == "unauthorized"
         # and the key that was issued still works
         processes.web(web_port, DATABASE_URL=private_postgres.url, **PRODUCTION)
-        assert httpx.post(f"http://127.0.0.1:{web_port}/messages", json=VALID, headers={"Authorization": f"Bearer {valid}"},
-                          timeout=10).status_code == 202
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{web_port}/messages", json=VALID, headers={"Authorization": f"Bearer {valid}"}, timeout=10
+            ).status_code
+            == 202
+        )
 
 
 @pytest.mark.slow
@@ -157,8 +185,9 @@ def test_web__key_from_apikey_create__accepted__revoked__refused_within_the_cach
     raw = manage(private_postgres.url, "apikey", "create", "client")
 
     def status() -> int:
-        return httpx.post(f"http://127.0.0.1:{web_port}/messages", json=VALID, headers={"Authorization": f"Bearer {raw}"},
-                          timeout=10).status_code
+        return httpx.post(
+            f"http://127.0.0.1:{web_port}/messages", json=VALID, headers={"Authorization": f"Bearer {raw}"}, timeout=10
+        ).status_code
 
     assert status() == 202  # and now cached by the web process
     manage(private_postgres.url, "apikey", "revoke", "client")

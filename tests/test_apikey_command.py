@@ -1,4 +1,5 @@
 """manage.py apikey create | revoke | list (SPEC §9), and what the ingest path makes of it."""
+
 from io import StringIO
 
 import pytest

@@ -1,5 +1,6 @@
 """A client address that keeps presenting refused keys is throttled (messaging/auth_throttle.py,
 issue 9): 429 with Retry-After on both ingest edges, until its window ends."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,8 +52,12 @@ def test_ingest__throttled_address__forgotten_after_the_window(clean_redis, thro
         assert client.post("/messages", VALID, content_type="application/json", headers=bearer("mbk_guess")).status_code == 401
     assert client.post("/messages", VALID, content_type="application/json", headers=bearer(valid)).status_code == 429
 
-    wait_for(lambda: client.post("/messages", VALID, content_type="application/json", headers=bearer(valid)).status_code == 202,
-             timeout=WINDOW + 5, interval=0.1, message="the valid key accepted once the window ended")
+    wait_for(
+        lambda: client.post("/messages", VALID, content_type="application/json", headers=bearer(valid)).status_code == 202,
+        timeout=WINDOW + 5,
+        interval=0.1,
+        message="the valid key accepted once the window ended",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -68,9 +73,13 @@ async def test_django_view__refused_keys_past_the_limit__429_before_the_body_is_
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("method, path", [("GET", "/messages"), ("GET", "/queue/status"), ("GET", "/metrics"),
-                                          ("POST", "/simulate"), ("GET", "/health")])
-async def test_other_routes__refused_keys_past_the_limit__429_there_and_on_ingest(api, clean_redis, throttled_settings, method, path):
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/messages"), ("GET", "/queue/status"), ("GET", "/metrics"), ("POST", "/simulate"), ("GET", "/health")],
+)
+async def test_other_routes__refused_keys_past_the_limit__429_there_and_on_ingest(
+    api, clean_redis, throttled_settings, method, path
+):
     """Every route that takes a key charges a refused one (access.caller), ahead of Django or not."""
     for _ in range(LIMIT):
         answer = await api.request(method, path, json={} if method == "POST" else None, headers=bearer("mbk_guess"))

@@ -4,6 +4,7 @@ Each test drives the buffer operations directly (no worker, no web server) and c
 the Redis keys they leave behind, so that a flush test failing elsewhere can be traced
 to the buffer or ruled out.
 """
+
 import json
 import uuid
 from datetime import UTC, datetime
@@ -306,7 +307,13 @@ def test_queued_payload__exactly_queued_messages_fields__reads_back_as_written()
 
     assert set(json.loads(payload)) == set(buffer.QueuedMessage.model_fields)
     queued = buffer.QueuedMessage.model_validate_json(payload)
-    assert (str(queued.message_id), queued.user_id, queued.channel_id, queued.content, queued.created_at) == (message_id, 3, 4, "hi", accepted)
+    assert (str(queued.message_id), queued.user_id, queued.channel_id, queued.content, queued.created_at) == (
+        message_id,
+        3,
+        4,
+        "hi",
+        accepted,
+    )
     assert buffer.accepted_at(payload) == accepted
 
 

@@ -1,6 +1,7 @@
 """The dashboard (SPEC §7) end to end in headless Chromium: a real web server and worker
 as subprocesses, the page driven by Playwright through Debian's chromium (no browser
 download: `playwright install` is never run)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -64,7 +65,9 @@ def dashboard(browser, processes, web_port):
     """A worker, a web server on `web_port`, and the dashboard open in a page."""
     processes.worker()
     opened = Dashboard(page=browser.new_page(viewport={"width": 1440, "height": 1000}), web=processes.web(web_port))
-    opened.page.on("console", lambda message: opened.errors.append(f"console: {message.text}") if message.type == "error" else None)
+    opened.page.on(
+        "console", lambda message: opened.errors.append(f"console: {message.text}") if message.type == "error" else None
+    )
     opened.page.on("pageerror", lambda error: opened.errors.append(f"page error: {error}"))
     opened.page.add_init_script(RECORD_CSP_VIOLATIONS)
     opened.policy = opened.page.goto(f"http://127.0.0.1:{web_port}/").headers.get("content-security-policy", "")
@@ -149,8 +152,14 @@ def operator():
 def test_dashboard__production_staff_login__polls_and_burst_pass_auth_and_csrf(operator, browser, processes, web_port):
     """DEBUG off, keys required: the staff user logs in through the admin, the page's polls
     ride on the session, and the burst's POST /simulate carries Django's CSRF token."""
-    production = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_SECURE_SSL_REDIRECT": "0",
-                  "MSGBUFFER_API_KEYS_REQUIRED": "1", "MSGBUFFER_DASHBOARD_AUTH": "1", "LOG_FORMAT": "text"}
+    production = {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "MSGBUFFER_API_KEYS_REQUIRED": "1",
+        "MSGBUFFER_DASHBOARD_AUTH": "1",
+        "LOG_FORMAT": "text",
+    }
     processes.worker(**production)
     processes.web(web_port, **production)
     page = browser.new_page()
@@ -190,16 +199,31 @@ def test_admin__login_and_rq_pages__no_csp_violation(staff_session, browser, pro
     staff.add_cookies([{"name": "sessionid", "value": staff_session, "url": base}])
     errors = []
     visited = {}
-    for context, path in ((anonymous, "/admin/login/"), (staff, "/admin/"), (staff, "/admin/rq/queues/0/"),
-                          (staff, "/admin/messaging/message/"), (staff, "/docs")):
+    for context, path in (
+        (anonymous, "/admin/login/"),
+        (staff, "/admin/"),
+        (staff, "/admin/rq/queues/0/"),
+        (staff, "/admin/messaging/message/"),
+        (staff, "/docs"),
+    ):
         page = context.new_page()
         # Admin pages link no favicon: the browser's own /favicon.ico try is a 404, not an error of the page.
-        page.on("console", lambda message, path=path: errors.append(f"{path}: {message.text}")
-                if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico") else None)
+        page.on(
+            "console",
+            lambda message, path=path: (
+                errors.append(f"{path}: {message.text}")
+                if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico")
+                else None
+            ),
+        )
         page.add_init_script(RECORD_CSP_VIOLATIONS)
         response = page.goto(base + path)
         page.wait_for_load_state("load")
-        visited[path] = (response.status, bool(response.headers.get("content-security-policy")), page.evaluate("window.cspViolations"))
+        visited[path] = (
+            response.status,
+            bool(response.headers.get("content-security-policy")),
+            page.evaluate("window.cspViolations"),
+        )
         page.close()
     anonymous.close()
     staff.close()

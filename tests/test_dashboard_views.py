@@ -1,6 +1,7 @@
 """The dashboard page at / (SPEC §7): served whole by the project (no CDN), and staff-only
 when dashboard auth is on. The page's behaviour is tested in a browser
 (tests/test_dashboard_browser.py); this file checks what the server hands it."""
+
 import re
 
 import pytest

@@ -5,6 +5,7 @@ The compose file must start what the Procfile starts (any tool that starts msgbu
 reads those two lines), keep Redis's append-only file on, let workers scale, and use
 only variables that settings read or .env.example documents.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,9 @@ from tests.support import ROOT, child_env, wait_for
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 APP_SERVICES = ("migrate", "web", "worker")
-PROCFILE = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip() and not line.startswith("#"))
+PROCFILE = dict(
+    line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip() and not line.startswith("#")
+)
 PROCFILE = {name.strip(): command.strip() for name, command in PROCFILE.items()}
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
@@ -313,6 +316,9 @@ def test_procfile__web_and_worker_lines_run_by_a_shell__message_persisted(proces
 
     assert reply.status_code == 202
     message_id = reply.json()["message_id"]
-    wait_for(lambda: httpx.get(f"{base}/messages/{message_id}", timeout=2).json()["status"] == "persisted",
-             timeout=10, message="message persisted")
+    wait_for(
+        lambda: httpx.get(f"{base}/messages/{message_id}", timeout=2).json()["status"] == "persisted",
+        timeout=10,
+        message="message persisted",
+    )
     assert list(Message.objects.values_list("content", flat=True)) == ["from the Procfile"]

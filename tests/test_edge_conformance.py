@@ -6,6 +6,7 @@ The same hostile requests go to POST /messages twice: through asgi.py's applicat
 handler loaded with the same settings, which routes the same path to views.messages_collection. Status, headers and
 body must agree.
 """
+
 from __future__ import annotations
 
 import httpx
@@ -175,7 +176,15 @@ def _callers() -> dict[str, dict]:
     }
 
 
-CALLERS = ["anonymous", "read key", "ingest-only key", "unknown key", "staff session", "non-staff session", "expired session cookie"]
+CALLERS = [
+    "anonymous",
+    "read key",
+    "ingest-only key",
+    "unknown key",
+    "staff session",
+    "non-staff session",
+    "expired session cookie",
+]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -189,7 +198,9 @@ async def test_edge__polled_read_by_caller_keys_required__answers_as_django_does
     headers = {"host": ALLOWED, **(await sync_to_async(_callers)())[caller]}
     answers = []
     polled_reads.forget_cached_reads()
-    with override_settings(**PRODUCTION_LIKE, MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True, "READ_CACHE_SECONDS": 30.0}):
+    with override_settings(
+        **PRODUCTION_LIKE, MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True, "READ_CACHE_SECONDS": 30.0}
+    ):
         for app in (msgbuffer_site.asgi.application, ASGIHandler(), msgbuffer_site.asgi.application):
             if len(answers) < 2:  # the first two with no key or session known; the third from every cache
                 api_keys.forget_cached_keys(), access.forget_cached_sessions()

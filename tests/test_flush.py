@@ -5,6 +5,7 @@ into the tests' database. Every test checks the exact rows as well as the outcom
 Fault scenarios (killed workers, PostgreSQL down, poison, races) are in
 test_flush_faults.py.
 """
+
 import time
 
 import pytest
@@ -57,8 +58,12 @@ def test_flush__lone_message__stored_within_flush_interval_plus_half_a_second(wo
 
     assert response.status_code == 202
     message_id = response.json()["message_id"]
-    wait_for(lambda: Message.objects.filter(message_id=message_id).exists(), timeout=deadline, interval=0.02,
-             message="the lone message to be stored")
+    wait_for(
+        lambda: Message.objects.filter(message_id=message_id).exists(),
+        timeout=deadline,
+        interval=0.02,
+        message="the lone message to be stored",
+    )
     assert time.monotonic() - answered <= deadline
     wait_until_stored(row_count, 1, timeout=5)
     state = assert_stored_exactly_once(ingest.accepted, stored_ids())

@@ -6,6 +6,7 @@ Each test starts what it breaks (workers, web server, a private PostgreSQL clust
 checks the outcome and the exact rows: every accepted message_id stored once, nothing
 else stored, total_messages equal to the row count, the buffer idle.
 """
+
 import math
 import random
 import time
@@ -66,8 +67,12 @@ def test_flush__worker_sigkilled_mid_batch_repeatedly__every_message_stored_once
         started_ms = redis_now_ms(clean_redis)
         # A claim made by this worker (a lease later than any an earlier worker could hold):
         # the kill lands before, during or after its INSERT, or between commit and ack.
-        wait_for(lambda started_ms=started_ms: newest_lease_ms(clean_redis) > started_ms + lease_ms, timeout=30, interval=0.002,
-                 message="the worker to claim a batch")
+        wait_for(
+            lambda started_ms=started_ms: newest_lease_ms(clean_redis) > started_ms + lease_ms,
+            timeout=30,
+            interval=0.002,
+            message="the worker to claim a batch",
+        )
         time.sleep(rng.uniform(0, 0.004))  # fault injection: a random moment in the batch (a few ms long)
         processes.kill(worker)
         worker = start_worker(processes, clean_redis)
@@ -89,9 +94,7 @@ def newest_lease_ms(redis) -> float:
     return newest[0][1] if newest else 0.0
 
 
-def test_flush__worker_killed_holding_a_claim__restarted_worker_recovers_it_without_new_messages(
-    processes, clean_redis, ingest
-):
+def test_flush__worker_killed_holding_a_claim__restarted_worker_recovers_it_without_new_messages(processes, clean_redis, ingest):
     worker = start_worker(processes, clean_redis)
     with messages_table_locked():
         ingest.post_bulk(50)
@@ -111,8 +114,11 @@ def test_flush__flush_job_asked_for_but_never_enqueued__a_running_worker_still_f
     """A web process that dies between push.lua (which sets the flush:queued flag) and
     enqueueing the RQ job leaves accepted messages that no job will come for."""
     start_worker(processes, clean_redis)
-    wait_for(lambda: not clean_redis.exists(buffer.FLUSH_QUEUED, buffer.FLUSH_ACTIVE), timeout=10,
-             message="the worker's start-up flush job to finish")
+    wait_for(
+        lambda: not clean_redis.exists(buffer.FLUSH_QUEUED, buffer.FLUSH_ACTIVE),
+        timeout=10,
+        message="the worker's start-up flush job to finish",
+    )
     entries = [queued_entry(n) for n in range(3)]
 
     asked = buffer.push(entries)  # ...and the web process dies before enqueueing
@@ -146,8 +152,12 @@ def test_flush__postgres_stopped_then_restarted__every_message_stored_once(priva
     private_postgres.stop("fast")  # disconnects the worker, aborting whatever it was writing
     accepted_before = len(ingest.accepted)
     # Down for about ten seconds of traffic: ingest keeps accepting, the worker keeps retrying.
-    wait_for(lambda: len(ingest.accepted) >= accepted_before + 10 * rate, timeout=30, interval=0.1,
-             message="ten seconds of traffic during the outage")
+    wait_for(
+        lambda: len(ingest.accepted) >= accepted_before + 10 * rate,
+        timeout=30,
+        interval=0.1,
+        message="ten seconds of traffic during the outage",
+    )
     assert buffer.read_state().queue_length > 0
     private_postgres.start()
 
@@ -266,8 +276,13 @@ def test_flush__dead_letter_requeued__valid_one_stored_once_poison_parked_again(
         buffer.push_raw(payload)
     claim = buffer.claim(full_only=False)
     # Park both as a flush job would (the good one refused, say, by an older release).
-    buffer.ack(claim.batch_id, stored=0, message_ids=[], latencies_ms=[],
-               dead_letters=[(good, "refused by the database: test"), (poison, "invalid message: test")])
+    buffer.ack(
+        claim.batch_id,
+        stored=0,
+        message_ids=[],
+        latencies_ms=[],
+        dead_letters=[(good, "refused by the database: test"), (poison, "invalid message: test")],
+    )
     parked = {entry["payload"]: entry["id"] for entry in buffer.dead_letter_list()}
 
     assert buffer.dead_letter_requeue(set(parked.values())) == 2
@@ -321,9 +336,7 @@ def test_ingest__queue_at_max_queue__refuses_whole_requests_until_a_worker_drain
 # ---------------------------------------------------------------------------
 # f. Zombie workers
 # ---------------------------------------------------------------------------
-def test_flush__zombie_flushes_after_its_batch_was_recovered_and_stored__rows_and_counters_once(
-    processes, clean_redis, ingest
-):
+def test_flush__zombie_flushes_after_its_batch_was_recovered_and_stored__rows_and_counters_once(processes, clean_redis, ingest):
     ingest.post_bulk(30)
     stale = buffer.claim(full_only=False)  # the zombie's claim: it then stalls past its lease
     assert len(stale.payloads) == 30
@@ -338,9 +351,7 @@ def test_flush__zombie_flushes_after_its_batch_was_recovered_and_stored__rows_an
     assert state.total_batches == 1
 
 
-def test_flush__zombie_commits_before_the_recovered_copy_is_flushed__rows_and_counters_once(
-    processes, clean_redis, ingest
-):
+def test_flush__zombie_commits_before_the_recovered_copy_is_flushed__rows_and_counters_once(processes, clean_redis, ingest):
     ingest.post_bulk(30)
     stale = buffer.claim(full_only=False)
     wait_past_leases(clean_redis)

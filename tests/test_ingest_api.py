@@ -4,6 +4,7 @@ which runs the same ingest.handle_ingest.
 
 Every refused request must answer JSON with its status and queue nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -111,13 +112,30 @@ BAD_MESSAGES = [
     pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "\xff\xfe"}', JSON, 400, "malformed_json", id="invalid-utf8"),
     pytest.param(json.dumps(VALID).encode("utf-16"), JSON, 400, "malformed_json", id="utf16-body"),
     # Issue 9: each refused in the one parse (messaging/json_body.py), never a 500.
-    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "a", "content": "b"}', JSON, 400, "duplicate_key", id="duplicate-key"),
-    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "a", "\\u0063ontent": "b"}', JSON, 400, "duplicate_key",
-                 id="duplicate-key-spelled-with-an-escape"),
-    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "x", "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}", JSON, 400,
-                 "malformed_json", id="nested-5000-deep"),
-    pytest.param(b'{"user_id": 1, "channel_id": 2, "content": "x", "extra": ' + b'{"a": ' * 1025 + b"1" + b"}" * 1026, JSON, 400,
-                 "malformed_json", id="objects-nested-1025-deep"),
+    pytest.param(
+        b'{"user_id": 1, "channel_id": 2, "content": "a", "content": "b"}', JSON, 400, "duplicate_key", id="duplicate-key"
+    ),
+    pytest.param(
+        b'{"user_id": 1, "channel_id": 2, "content": "a", "\\u0063ontent": "b"}',
+        JSON,
+        400,
+        "duplicate_key",
+        id="duplicate-key-spelled-with-an-escape",
+    ),
+    pytest.param(
+        b'{"user_id": 1, "channel_id": 2, "content": "x", "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        JSON,
+        400,
+        "malformed_json",
+        id="nested-5000-deep",
+    ),
+    pytest.param(
+        b'{"user_id": 1, "channel_id": 2, "content": "x", "extra": ' + b'{"a": ' * 1025 + b"1" + b"}" * 1026,
+        JSON,
+        400,
+        "malformed_json",
+        id="objects-nested-1025-deep",
+    ),
     pytest.param(b"[1, 2, 3]", JSON, 400, "invalid_body", id="json-array"),
     pytest.param(encode([VALID]), JSON, 400, "invalid_body", id="json-array-of-messages"),
     pytest.param(b"42", JSON, 400, "invalid_body", id="json-number"),
@@ -125,9 +143,16 @@ BAD_MESSAGES = [
     pytest.param(b"null", JSON, 400, "invalid_body", id="json-null"),
     pytest.param(encode(VALID), {}, 415, "unsupported_media_type", id="no-content-type"),
     pytest.param(encode(VALID), {"Content-Type": "text/plain"}, 415, "unsupported_media_type", id="text-plain"),
-    pytest.param(b"user_id=1&channel_id=2&content=x", {"Content-Type": "application/x-www-form-urlencoded"}, 415,
-                 "unsupported_media_type", id="form"),
-    pytest.param(encode(VALID), {"Content-Type": "multipart/form-data; boundary=x"}, 415, "unsupported_media_type", id="multipart"),
+    pytest.param(
+        b"user_id=1&channel_id=2&content=x",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        415,
+        "unsupported_media_type",
+        id="form",
+    ),
+    pytest.param(
+        encode(VALID), {"Content-Type": "multipart/form-data; boundary=x"}, 415, "unsupported_media_type", id="multipart"
+    ),
 ]
 
 
@@ -159,8 +184,12 @@ BAD_BULKS = [
     pytest.param(_bulk(*[VALID] * 9, message(channel_id=MISSING)), 422, ("channel_id", 9), id="missing-field-at-9-of-10"),
     pytest.param(_bulk(message(content="\ud800"), *[VALID] * 9), 422, ("content", 0), id="surrogate-at-0-of-10"),
     pytest.param(_bulk(VALID, 5), 422, ("messages", 1), id="item-not-an-object"),
-    pytest.param(b'{"messages": [' + encode(VALID) + b', {"user_id": 1, "channel_id": 2, "content": "a", "content": "b"}]}', 400,
-                 "duplicate_key", id="duplicate-key-in-item-1"),
+    pytest.param(
+        b'{"messages": [' + encode(VALID) + b', {"user_id": 1, "channel_id": 2, "content": "a", "content": "b"}]}',
+        400,
+        "duplicate_key",
+        id="duplicate-key-in-item-1",
+    ),
     pytest.param(b'{"messages": [], "messages": [' + encode(VALID) + b"]}", 400, "duplicate_key", id="duplicate-messages-key"),
     pytest.param(b'{"messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "malformed_json", id="nested-5000-deep"),
     pytest.param(b'{"messages": [', 400, "malformed_json", id="truncated-json"),
@@ -195,7 +224,9 @@ async def test_post_bulk__body_over_the_parser_process_threshold__same_answers_a
 
     assert_json_error(await api.post("/messages/bulk", content=big_duplicate, headers=JSON), 400, "duplicate_key")
     assert_json_error(await api.post("/messages/bulk", content=big_too_many, headers=JSON), 422, "validation_error")
-    detail = assert_json_error(await api.post("/messages/bulk", content=big_bad_item, headers=JSON), 422, "validation_error")["detail"]
+    detail = assert_json_error(await api.post("/messages/bulk", content=big_bad_item, headers=JSON), 422, "validation_error")[
+        "detail"
+    ]
     assert [(entry["index"], entry["field"]) for entry in detail] == [(500, "user_id")]
     assert_nothing_queued(clean_redis)
     accepted = await api.post("/messages/bulk", content=big_valid, headers=JSON)
@@ -233,7 +264,11 @@ async def test_post_bulk__non_json_content_type__415(api, clean_redis, content_t
 @pytest.mark.parametrize(
     ("body", "stored"),
     [
-        pytest.param(message(user_id=MAX_BIGINT, channel_id=MAX_BIGINT), message(user_id=MAX_BIGINT, channel_id=MAX_BIGINT), id="ids-2**63-1"),
+        pytest.param(
+            message(user_id=MAX_BIGINT, channel_id=MAX_BIGINT),
+            message(user_id=MAX_BIGINT, channel_id=MAX_BIGINT),
+            id="ids-2**63-1",
+        ),
         pytest.param(message(user_id=1, channel_id=1), message(user_id=1, channel_id=1), id="ids-1"),
         pytest.param(message(content="x" * 2000), message(content="x" * 2000), id="content-2000-chars"),
         pytest.param(message(content="  " + "x" * 2000 + "\n"), message(content="x" * 2000), id="content-2000-after-strip"),
@@ -285,8 +320,10 @@ async def _chunked(body: bytes, chunk: int = 64 * 1024):
         yield body[start : start + chunk]
 
 
-LIMITS = [pytest.param("/messages", 1 * MIB, encode(VALID), id="messages"),
-          pytest.param("/messages/bulk", 8 * MIB, _bulk(*[VALID] * 1000), id="bulk")]
+LIMITS = [
+    pytest.param("/messages", 1 * MIB, encode(VALID), id="messages"),
+    pytest.param("/messages/bulk", 8 * MIB, _bulk(*[VALID] * 1000), id="bulk"),
+]
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
@@ -325,8 +362,14 @@ async def test_post_message__declared_length_over_limit__413_before_reading_body
     async def send(event):
         events.append(event)
 
-    scope = {"type": "http", "method": "POST", "path": "/messages", "headers": [(b"content-type", b"application/json"),
-             (b"content-length", str(10 * MIB).encode())], "query_string": b"", "asgi": {"version": "3.0"}}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/messages",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(10 * MIB).encode())],
+        "query_string": b"",
+        "asgi": {"version": "3.0"},
+    }
     await msgbuffer_site.asgi.application(scope, receive, send)
 
     assert events[0]["status"] == 413 and not sent
@@ -550,7 +593,9 @@ async def test_django_view__bulk_of_several_mib__accepted_up_to_the_8_mib_limit(
 
 @pytest.mark.django_db
 async def test_django_view__unreadable_content_length__body_counted_not_500(clean_redis):
-    response = await AsyncClient().post("/messages", encode(VALID), content_type="application/json", headers={"Content-Length": "abc"})
+    response = await AsyncClient().post(
+        "/messages", encode(VALID), content_type="application/json", headers={"Content-Length": "abc"}
+    )
 
     assert response.status_code == 202, response.content
     assert clean_redis.llen(buffer.PENDING) == 1
@@ -598,8 +643,12 @@ async def _key(name: str, *, revoked: bool = False) -> str:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("path", ["/messages", "/messages/bulk"])
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer mb_not-a-key", "Basic dXNlcjpwYXNz", "valid-without-scheme", "revoked"])
-async def test_post__keys_required_without_a_live_key__401_and_nothing_queued(api, clean_redis, keys_required, path, authorization):
+@pytest.mark.parametrize(
+    "authorization", [None, "", "Bearer", "Bearer mb_not-a-key", "Basic dXNlcjpwYXNz", "valid-without-scheme", "revoked"]
+)
+async def test_post__keys_required_without_a_live_key__401_and_nothing_queued(
+    api, clean_redis, keys_required, path, authorization
+):
     if authorization == "valid-without-scheme":
         authorization = await _key("client")
     elif authorization == "revoked":
@@ -670,8 +719,13 @@ async def test_post__key_over_its_rate_limit__429_with_retry_after_and_nothing_q
     fast, slow = await _key("fast client"), await _key("other client")
     with override_settings(MSGBUFFER={**settings.MSGBUFFER, "API_KEYS_REQUIRED": True, "RATE_LIMIT": 5}):
         _early_in_a_second()
-        answers = [await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {fast}"}) for _ in range(7)]
-        bulk_over = await api.post("/messages/bulk", content=_bulk(*[VALID] * 6), headers={**JSON, "Authorization": f"Bearer {slow}"})
+        answers = [
+            await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {fast}"})
+            for _ in range(7)
+        ]
+        bulk_over = await api.post(
+            "/messages/bulk", content=_bulk(*[VALID] * 6), headers={**JSON, "Authorization": f"Bearer {slow}"}
+        )
         other = await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {slow}"})
 
     assert [a.status_code for a in answers] == [202] * 5 + [429] * 2
@@ -686,7 +740,9 @@ async def test_post__key_over_its_rate_limit__429_with_retry_after_and_nothing_q
 async def test_post__same_idempotency_key_from_two_api_keys__each_gets_its_own_answer(api, clean_redis, keys_required):
     first, second = await _key("client a"), await _key("client b")
     answers = [
-        await api.post("/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {raw}", "Idempotency-Key": "order-1"})
+        await api.post(
+            "/messages", content=encode(VALID), headers={**JSON, "Authorization": f"Bearer {raw}", "Idempotency-Key": "order-1"}
+        )
         for raw in (first, second, first)
     ]
     assert [a.status_code for a in answers] == [202, 202, 202]
@@ -699,4 +755,8 @@ async def test_post__refused__counted_by_reason_for_metrics(api, clean_redis):
     await api.post("/messages", content=encode(message(user_id="1")), headers=JSON)
     await api.post("/messages", content=b"{not json", headers=JSON)
     await api.post("/messages", content=encode(VALID), headers={"Content-Type": "text/plain"})
-    assert clean_redis.hgetall(buffer.REJECTED_TOTAL) == {b"validation_error": b"1", b"malformed_json": b"1", b"unsupported_media_type": b"1"}
+    assert clean_redis.hgetall(buffer.REJECTED_TOTAL) == {
+        b"validation_error": b"1",
+        b"malformed_json": b"1",
+        b"unsupported_media_type": b"1",
+    }

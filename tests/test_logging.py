@@ -1,4 +1,5 @@
 """messaging/logging.py: one JSON object per event, extras on top, never a failed log call."""
+
 import json
 import logging
 import sys

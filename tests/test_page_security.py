@@ -2,6 +2,7 @@
 admin login throttling (django-axes). A real web server (uvicorn, DEBUG off) on the tests'
 database; the test process makes users and sessions in that database and asks django-axes
 what it stored."""
+
 from __future__ import annotations
 
 import base64
@@ -53,8 +54,9 @@ class Browser:
     def log_in(self, username: str, password: str) -> httpx.Response:
         form = self.get("/admin/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
-        return self.request("POST", "/admin/login/?next=/admin/",
-                            data={"username": username, "password": password, "csrfmiddlewaretoken": token})
+        return self.request(
+            "POST", "/admin/login/?next=/admin/", data={"username": username, "password": password, "csrfmiddlewaretoken": token}
+        )
 
 
 def policy(response: httpx.Response) -> dict[str, list[str]]:
@@ -97,7 +99,12 @@ def test_csp__debug_off__every_html_page_has_a_strict_policy_and_json_none(proce
     pages = {path: browser.get(path) for path in ("/", "/docs", "/admin/")}
     pages["/admin/login/"] = httpx.get(f"{base}/admin/login/", timeout=10)  # anonymous: staff are sent on
 
-    assert {path: response.status_code for path, response in pages.items()} == {"/": 200, "/docs": 200, "/admin/": 200, "/admin/login/": 200}
+    assert {path: response.status_code for path, response in pages.items()} == {
+        "/": 200,
+        "/docs": 200,
+        "/admin/": 200,
+        "/admin/login/": 200,
+    }
     for path, response in pages.items():
         found = policy(response)
         assert found["default-src"] == ["'none'"], path  # so no plugins (object-src), fonts, frames, media
@@ -120,8 +127,16 @@ def test_csp__admin_and_django_rq_pages__every_inline_script_admitted_by_the_pol
     browser = staff_browser(f"http://127.0.0.1:{web_port}")
 
     seen = set()
-    for path in ("/admin/", "/admin/rq/", "/admin/rq/queues/0/", "/admin/rq/queues/0/failed/", "/admin/rq/workers/0/",
-                 "/admin/messaging/message/", "/admin/auth/user/", "/admin/axes/accessattempt/"):
+    for path in (
+        "/admin/",
+        "/admin/rq/",
+        "/admin/rq/queues/0/",
+        "/admin/rq/queues/0/failed/",
+        "/admin/rq/workers/0/",
+        "/admin/messaging/message/",
+        "/admin/auth/user/",
+        "/admin/axes/accessattempt/",
+    ):
         response = browser.get(path)
         assert response.status_code == 200, path
         script_src = policy(response)["script-src"]

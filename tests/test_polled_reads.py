@@ -1,4 +1,5 @@
 """messaging/polled_reads.py: the per-process cache of what every dashboard polls."""
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -76,9 +77,19 @@ async def _asgi_get(path: str, headers: list[tuple[bytes, bytes]]) -> int:
     """One GET straight through asgi.py's application (no test client in between)."""
     import msgbuffer_site.asgi
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [(b"host", b"testserver"), *headers],
-             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
     sent = []
 
     async def receive():

@@ -3,6 +3,7 @@
 Only the development settings (settings/local.py, DJANGO_DEBUG on) load daphne's app (it
 costs every process about 40 MiB), so check the command itself still does both.
 """
+
 import asyncio
 import json
 import sys

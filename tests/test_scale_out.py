@@ -5,6 +5,7 @@ web processes) goes through both web processes while a /ws/stats client watches 
 Afterwards every accepted message is exactly one row, the counters agree with the rows,
 and both dashboards show the same totals and saw every committed batch.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,12 +90,16 @@ def drive_mixed_load(bases: list[str]) -> tuple[set[str], list[httpx.Response]]:
 
     calls = []
     calls += [(n, "/messages", {"json": message(n)}) for n in range(SINGLE_POSTS)]
-    calls += [(n, "/messages/bulk", {"json": {"messages": [message(n * BULK_SIZE + i) for i in range(BULK_SIZE)]}})
-              for n in range(BULK_POSTS)]
+    calls += [
+        (n, "/messages/bulk", {"json": {"messages": [message(n * BULK_SIZE + i) for i in range(BULK_SIZE)]}})
+        for n in range(BULK_POSTS)
+    ]
     calls += [(n, "/simulate", {"json": {"count": SIMULATE_COUNT}}) for n in range(SIMULATE_CALLS)]
     # One client retrying one message through whichever web process its balancer picks.
-    calls += [(n, "/messages", {"json": message(-1), "headers": {"Idempotency-Key": "scale-out-retry"}})
-              for n in range(IDEMPOTENT_REPEATS)]
+    calls += [
+        (n, "/messages", {"json": message(-1), "headers": {"Idempotency-Key": "scale-out-retry"}})
+        for n in range(IDEMPOTENT_REPEATS)
+    ]
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
             responses = list(pool.map(lambda call: post(call[0], call[1], **call[2]), calls))
@@ -133,12 +138,17 @@ def test_scale_out__two_webs_two_workers_mixed_load__stored_once_and_dashboards_
         assert len(accepted) == expected
 
         wait_for(lambda: Message.objects.count() >= expected, timeout=25, message=f"{expected} rows")
-        wait_for(lambda: (s := buffer.read_state()).queue_length == 0 and s.in_flight == 0 and s.total_messages == expected,
-                 timeout=10, message="buffer settled")
+        wait_for(
+            lambda: (s := buffer.read_state()).queue_length == 0 and s.in_flight == 0 and s.total_messages == expected,
+            timeout=10,
+            message="buffer settled",
+        )
         rows = Message.objects.count()
         state = buffer.read_state()
         wait_for_dashboards(dashboards, lambda d: d.last_stats["total_messages"] == rows, f"the final total {rows}")
-        wait_for_dashboards(dashboards, lambda d: len(d.batch_events) == state.total_batches, f"all {state.total_batches} batches")
+        wait_for_dashboards(
+            dashboards, lambda d: len(d.batch_events) == state.total_batches, f"all {state.total_batches} batches"
+        )
     finally:
         for dashboard in dashboards:
             dashboard.close()

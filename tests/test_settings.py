@@ -4,6 +4,7 @@ settings do to every response.
 Settings are read once per process, so each environment is tried in a fresh Python
 process started with exactly that environment.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,11 @@ def production_env(**overrides: str) -> dict:
 # Secret key
 # ---------------------------------------------------------------------------
 def test_secret_key__debug_off_and_missing__refuses_to_start(tmp_path):
-    result = run_python("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'msgbuffer_site.settings'; django.setup()",
-                        tmp_path, DJANGO_DEBUG="0")
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'msgbuffer_site.settings'; django.setup()",
+        tmp_path,
+        DJANGO_DEBUG="0",
+    )
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "DJANGO_SECRET_KEY is not set" in result.stderr
@@ -87,7 +91,10 @@ def test_secret_key__debug_on_and_missing__uses_the_development_key(tmp_path):
 def test_check_deploy__production_environment__reports_no_issues(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": os.environ["PATH"], "MSGBUFFER_VAR_DIR": str(tmp_path / "var"), **production_env()},
     )
 
@@ -139,8 +146,12 @@ def test_security_headers__debug_off__on_every_django_response(tmp_path):
 
 
 def test_security_headers__debug_off__hsts_can_be_turned_off_for_a_first_rollout(tmp_path):
-    found = settings_with(tmp_path, "SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT",
-                          **production_env(DJANGO_SECURE_HSTS_SECONDS="0", DJANGO_SECURE_SSL_REDIRECT="0"))
+    found = settings_with(
+        tmp_path,
+        "SECURE_HSTS_SECONDS",
+        "SECURE_SSL_REDIRECT",
+        **production_env(DJANGO_SECURE_HSTS_SECONDS="0", DJANGO_SECURE_SSL_REDIRECT="0"),
+    )
 
     assert found == {"SECURE_HSTS_SECONDS": 0, "SECURE_SSL_REDIRECT": False}
 
@@ -175,14 +186,20 @@ def test_cors__preflight_from_foreign_origin__gets_no_cors_headers():
 
 
 def test_cors__allowed_origins_from_environment__comma_separated_list(tmp_path):
-    found = settings_with(tmp_path, "CORS_ALLOWED_ORIGINS", DJANGO_DEBUG="1",
-                          CORS_ALLOWED_ORIGINS="https://app.example.com, https://admin.example.com,")
+    found = settings_with(
+        tmp_path,
+        "CORS_ALLOWED_ORIGINS",
+        DJANGO_DEBUG="1",
+        CORS_ALLOWED_ORIGINS="https://app.example.com, https://admin.example.com,",
+    )
 
     assert found == {"CORS_ALLOWED_ORIGINS": ["https://app.example.com", "https://admin.example.com"]}
 
 
 def test_cors__debug_on_nothing_set__localhost_3000_only(tmp_path):
-    assert settings_with(tmp_path, "CORS_ALLOWED_ORIGINS", DJANGO_DEBUG="1") == {"CORS_ALLOWED_ORIGINS": ["http://localhost:3000"]}
+    assert settings_with(tmp_path, "CORS_ALLOWED_ORIGINS", DJANGO_DEBUG="1") == {
+        "CORS_ALLOWED_ORIGINS": ["http://localhost:3000"]
+    }
 
 
 def test_cors__debug_off_nothing_set__no_origin_allowed(tmp_path):
@@ -216,9 +233,12 @@ def test_login_throttling__nothing_set__ten_failures_and_fifteen_minutes(tmp_pat
 
 
 def test_login_throttling__values_that_turn_it_off__refused_by_system_check(tmp_path):
-    result = run_python("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'msgbuffer_site.settings'; django.setup();"
-                        "from django.core.management import call_command; call_command('check')",
-                        tmp_path, **production_env(AXES_FAILURE_LIMIT="1", AXES_COOLOFF_SECONDS="0"))
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'msgbuffer_site.settings'; django.setup();"
+        "from django.core.management import call_command; call_command('check')",
+        tmp_path,
+        **production_env(AXES_FAILURE_LIMIT="1", AXES_COOLOFF_SECONDS="0"),
+    )
 
     assert result.returncode != 0
     assert "msgbuffer.E020" in result.stderr and "msgbuffer.E021" in result.stderr
@@ -280,7 +300,9 @@ def test_logging__unknown_log_format__refuses_to_start(tmp_path):
 # Redis: URL, host/port, Sentinel
 # ---------------------------------------------------------------------------
 def test_redis__host_and_port__build_the_url(tmp_path):
-    found = settings_with(tmp_path, "REDIS_URL", "RQ_QUEUES", "REDIS_SENTINEL", DJANGO_DEBUG="1", REDIS_HOST="redis.internal", REDIS_PORT="6380")
+    found = settings_with(
+        tmp_path, "REDIS_URL", "RQ_QUEUES", "REDIS_SENTINEL", DJANGO_DEBUG="1", REDIS_HOST="redis.internal", REDIS_PORT="6380"
+    )
 
     assert found["REDIS_URL"] == "redis://redis.internal:6380/0"
     assert found["RQ_QUEUES"]["default"]["URL"] == "redis://redis.internal:6380/0"
@@ -289,7 +311,10 @@ def test_redis__host_and_port__build_the_url(tmp_path):
 
 def test_redis__sentinels_set__rq_channel_layer_and_buffer_use_them(tmp_path):
     found = settings_with(
-        tmp_path, "RQ_QUEUES", "CHANNEL_LAYERS", "REDIS_SENTINEL",
+        tmp_path,
+        "RQ_QUEUES",
+        "CHANNEL_LAYERS",
+        "REDIS_SENTINEL",
         DJANGO_DEBUG="1",
         REDIS_SENTINELS="10.0.0.1:26379, 10.0.0.2:26380,sentinel-3",
         REDIS_SENTINEL_MASTER="prod",
@@ -302,8 +327,13 @@ def test_redis__sentinels_set__rq_channel_layer_and_buffer_use_them(tmp_path):
     queue = found["RQ_QUEUES"]["default"]
     assert "URL" not in queue  # django-rq would prefer it over the sentinels
     assert queue == {
-        "SENTINELS": sentinels, "MASTER_NAME": "prod", "SENTINEL_KWARGS": sentinel_kwargs,
-        "DB": 2, "USERNAME": None, "PASSWORD": "master@pw", "DEFAULT_TIMEOUT": 300,
+        "SENTINELS": sentinels,
+        "MASTER_NAME": "prod",
+        "SENTINEL_KWARGS": sentinel_kwargs,
+        "DB": 2,
+        "USERNAME": None,
+        "PASSWORD": "master@pw",
+        "DEFAULT_TIMEOUT": 300,
     }
     assert found["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"] == [
         {"sentinels": sentinels, "master_name": "prod", "sentinel_kwargs": sentinel_kwargs, "db": 2, "password": "master@pw"}
@@ -372,11 +402,18 @@ def redis_behind_sentinel(tmp_path):
     sentinel_port = embedded_redis.free_port()
     config = tmp_path / "sentinel.conf"  # Sentinel rewrites its configuration file: it must be writable
     config.write_text(f"bind 127.0.0.1\nport {sentinel_port}\nsentinel monitor probe-master 127.0.0.1 {master_port} 1\n")
-    sentinel = subprocess.Popen([embedded_redis.redis_server_binary(), str(config), "--sentinel"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    sentinel = subprocess.Popen(
+        [embedded_redis.redis_server_binary(), str(config), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: redis.Redis(port=sentinel_port).sentinel_get_master_addr_by_name("probe-master"),
-                 timeout=10, message="sentinel answering")
+        wait_for(
+            lambda: redis.Redis(port=sentinel_port).sentinel_get_master_addr_by_name("probe-master"),
+            timeout=10,
+            message="sentinel answering",
+        )
         yield {"master_port": master_port, "sentinel_port": sentinel_port}
     finally:
         embedded_redis.stop(sentinel)
@@ -385,8 +422,14 @@ def redis_behind_sentinel(tmp_path):
 
 def test_redis__real_sentinel__rq_channel_layer_and_buffer_reach_the_master(tmp_path, redis_behind_sentinel):
     ports = redis_behind_sentinel
-    result = run_python(SENTINEL_PROBE, tmp_path, DJANGO_DEBUG="1", REDIS_URL="redis:///3",
-                        REDIS_SENTINELS=f"127.0.0.1:{ports['sentinel_port']}", REDIS_SENTINEL_MASTER="probe-master")
+    result = run_python(
+        SENTINEL_PROBE,
+        tmp_path,
+        DJANGO_DEBUG="1",
+        REDIS_URL="redis:///3",
+        REDIS_SENTINELS=f"127.0.0.1:{ports['sentinel_port']}",
+        REDIS_SENTINEL_MASTER="probe-master",
+    )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.splitlines()[-1])
 
@@ -427,10 +470,13 @@ def test_msgbuffer__nothing_set__settings_pass_nothing_and_the_dataclass_decides
     assert found["conf"] == dataclasses.asdict(DEFAULTS)
 
 
-@pytest.mark.parametrize(("debug", "expected"), [
-    ("0", {"API_KEYS_REQUIRED": True, "ALLOW_RESET": False, "DASHBOARD_AUTH": True}),
-    ("1", {"API_KEYS_REQUIRED": False, "ALLOW_RESET": True, "DASHBOARD_AUTH": False}),
-])
+@pytest.mark.parametrize(
+    ("debug", "expected"),
+    [
+        ("0", {"API_KEYS_REQUIRED": True, "ALLOW_RESET": False, "DASHBOARD_AUTH": True}),
+        ("1", {"API_KEYS_REQUIRED": False, "ALLOW_RESET": True, "DASHBOARD_AUTH": False}),
+    ],
+)
 def test_msgbuffer__security_switches_unset__follow_debug(tmp_path, debug, expected):
     found = conf_with(tmp_path, **production_env(DJANGO_DEBUG=debug))["conf"]
 
@@ -444,8 +490,14 @@ def test_msgbuffer__development__settings_hold_the_development_defaults_only(tmp
 
 
 def test_msgbuffer__switches_set__the_environment_wins_over_debug(tmp_path):
-    env = production_env(DJANGO_DEBUG="1", MSGBUFFER_API_KEYS_REQUIRED="on", MSGBUFFER_ALLOW_RESET="no",
-                         MSGBUFFER_DASHBOARD_AUTH="1", MSGBUFFER_BATCH_SIZE=" 20 ", MSGBUFFER_CLAIM_LEASE="2.5")
+    env = production_env(
+        DJANGO_DEBUG="1",
+        MSGBUFFER_API_KEYS_REQUIRED="on",
+        MSGBUFFER_ALLOW_RESET="no",
+        MSGBUFFER_DASHBOARD_AUTH="1",
+        MSGBUFFER_BATCH_SIZE=" 20 ",
+        MSGBUFFER_CLAIM_LEASE="2.5",
+    )
     found = conf_with(tmp_path, **env)
 
     assert found["MSGBUFFER"]["BATCH_SIZE"] == " 20 "  # settings hold the environment's words ...
@@ -456,8 +508,14 @@ def test_msgbuffer__switches_set__the_environment_wins_over_debug(tmp_path):
 
 def test_msgbuffer__values_that_do_not_parse__system_check_errors_naming_each_variable(tmp_path):
     env = production_env(MSGBUFFER_BATCH_SIZE="abc", MSGBUFFER_DASHBOARD_AUTH="maybe", MSGBUFFER_FLUSH_INTERVAL="nan")
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={"PATH": os.environ["PATH"], "MSGBUFFER_VAR_DIR": str(tmp_path / "var"), **env})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "MSGBUFFER_VAR_DIR": str(tmp_path / "var"), **env},
+    )
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr

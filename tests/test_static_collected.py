@@ -1,6 +1,7 @@
 """The dashboard served from `collectstatic`'s hashed files with DEBUG off, as the
 Dockerfile builds it: every ES module import names a hashed file (msgbuffer_site/
 static_storage.py), and the page runs from them in headless Chromium."""
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,23 @@ HASHED = re.compile(r"\.[0-9a-f]{12}\.js$")
 @pytest.fixture
 def collected(tmp_path):
     """collectstatic into a STATIC_ROOT of the test's own, with production settings."""
-    env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="collected-static-test-" + "k" * 40,
-                    DJANGO_STATIC_ROOT=str(tmp_path / "static"), DJANGO_ALLOWED_HOSTS="127.0.0.1",
-                    DJANGO_SECURE_SSL_REDIRECT="0", MSGBUFFER_API_KEYS_REQUIRED="0", MSGBUFFER_DASHBOARD_AUTH="0")
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    env = child_env(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="collected-static-test-" + "k" * 40,
+        DJANGO_STATIC_ROOT=str(tmp_path / "static"),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        MSGBUFFER_API_KEYS_REQUIRED="0",
+        MSGBUFFER_DASHBOARD_AUTH="0",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())["paths"]
     return env, tmp_path / "static", manifest
 
@@ -54,7 +67,9 @@ def test_collectstatic__dashboard_from_the_hashed_files__runs_with_debug_off(col
     errors, scripts = [], []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("response", lambda response: scripts.append((response.url, response.status)) if response.url.endswith(".js") else None)
+    page.on(
+        "response", lambda response: scripts.append((response.url, response.status)) if response.url.endswith(".js") else None
+    )
     try:
         page.goto(f"http://127.0.0.1:{web_port}/")
         page.wait_for_selector('#connection-badge[data-state="connected"]', timeout=15_000)  # the socket is live

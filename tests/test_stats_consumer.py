@@ -1,5 +1,6 @@
 """/ws/stats (SPEC §6): every message type, the tick cadence, origin checks, and the
 per-process broadcaster's promise that N clients cost the same Redis reads as one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,9 +33,23 @@ from tests.layer import dashboard_group_heard
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SPEC_FIELDS = (
-    "total_messages", "current_rps", "messages_per_second", "queue_depth", "queue_length", "total_batches",
-    "avg_batch_size", "batch_threshold", "batch_progress", "batch_progress_percent", "batches_ready", "in_flight",
-    "dead_letters", "avg_latency_ms", "p95_latency_ms", "p99_latency_ms", "workers",
+    "total_messages",
+    "current_rps",
+    "messages_per_second",
+    "queue_depth",
+    "queue_length",
+    "total_batches",
+    "avg_batch_size",
+    "batch_threshold",
+    "batch_progress",
+    "batch_progress_percent",
+    "batches_ready",
+    "in_flight",
+    "dead_letters",
+    "avg_latency_ms",
+    "p95_latency_ms",
+    "p99_latency_ms",
+    "workers",
 )
 # What a browser sends from a page on the site itself: its Host, and the page's origin.
 SAME_ORIGIN = [(b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
@@ -196,8 +211,9 @@ async def test_stats_socket__unknown_or_malformed_message__ignored_and_still_ans
 # ---------------------------------------------------------------------------
 # Origins
 # ---------------------------------------------------------------------------
-async def origin_admitted(origin: bytes, *, host: bytes = b"localhost:8000", scheme: str = "ws",
-                          extra: list[tuple[bytes, bytes]] = ()) -> bool:
+async def origin_admitted(
+    origin: bytes, *, host: bytes = b"localhost:8000", scheme: str = "ws", extra: list[tuple[bytes, bytes]] = ()
+) -> bool:
     client = WebsocketCommunicator(application, "/ws/stats", headers=[(b"host", host), (b"origin", origin), *extra])
     client.scope["scheme"] = scheme  # what uvicorn puts in the scope (wss behind a TLS proxy it trusts)
     accepted, _ = await client.connect(timeout=5)
@@ -247,8 +263,9 @@ async def test_stats_socket__behind_tls_proxy__https_page_origin_admitted():
     assert await origin_admitted(b"https://msgbuffer.example", host=host, extra=forwarded) is True
 
 
-@override_settings(ALLOWED_HOSTS=["msgbuffer.example"],
-                   CSRF_TRUSTED_ORIGINS=["https://ops.msgbuffer.example", "https://*.dash.example"])
+@override_settings(
+    ALLOWED_HOSTS=["msgbuffer.example"], CSRF_TRUSTED_ORIGINS=["https://ops.msgbuffer.example", "https://*.dash.example"]
+)
 async def test_stats_socket__csrf_trusted_origins__admitted_as_django_admits_their_posts():
     host = b"msgbuffer.example"
     assert await origin_admitted(b"https://ops.msgbuffer.example", host=host) is True

@@ -2,6 +2,7 @@
 dashboard/ modules (lazy imports inside functions count: they are cycles all the same),
 no module under messaging/ over 350 lines, and messaging.buffer's submodules imported
 only by the package itself."""
+
 import ast
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == "open":
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         stack.pop()
@@ -93,8 +94,11 @@ def test_module__under_messaging__at_most_350_lines(path):
 
 def test_buffer__submodules__imported_only_through_the_package_face():
     submodules = {module_name(path) for path in sources("messaging/buffer")} - {"messaging.buffer"}
-    outside = [path for path in sources("messaging", "dashboard", "msgbuffer_site", "tests", "bench")
-               if not path.is_relative_to(ROOT / "messaging" / "buffer")]
+    outside = [
+        path
+        for path in sources("messaging", "dashboard", "msgbuffer_site", "tests", "bench")
+        if not path.is_relative_to(ROOT / "messaging" / "buffer")
+    ]
 
     offenders = {str(path.relative_to(ROOT)): sorted(imported_names(path) & submodules) for path in outside}
     assert {path: names for path, names in offenders.items() if names} == {}

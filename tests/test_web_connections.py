@@ -1,5 +1,6 @@
 """The web tier under real use (SPEC §9, issue 12): bounded database connections, reads
 under concurrency, API keys that follow the database across a restart."""
+
 from __future__ import annotations
 
 import subprocess
@@ -27,15 +28,27 @@ def web_connections(url: str) -> int:
 
 
 def apikey(url: str, *argv: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", "apikey", *argv], cwd=ROOT, env=child_env(DATABASE_URL=url),
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "apikey", *argv],
+        cwd=ROOT,
+        env=child_env(DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout.strip()
 
 
 @pytest.fixture
 def pooled_web(private_postgres, processes, web_port):
-    processes.web(web_port, DATABASE_URL=private_postgres.url, DATABASE_POOL_MAX_SIZE=str(POOL_MAX), PGAPPNAME=APP_NAME,
-                  MSGBUFFER_DASHBOARD_AUTH="0")
+    processes.web(
+        web_port,
+        DATABASE_URL=private_postgres.url,
+        DATABASE_POOL_MAX_SIZE=str(POOL_MAX),
+        PGAPPNAME=APP_NAME,
+        MSGBUFFER_DASHBOARD_AUTH="0",
+    )
     return f"http://127.0.0.1:{web_port}"
 
 
@@ -47,7 +60,9 @@ def test_web__300_sequential_reads__connections_within_the_pool(private_postgres
     assert 1 <= web_connections(private_postgres.url) <= POOL_MAX
 
 
-def test_web__32_concurrent_readers_for_8s__no_5xx_and_the_worker_still_stores(private_postgres, pooled_web, processes, clean_redis):
+def test_web__32_concurrent_readers_for_8s__no_5xx_and_the_worker_still_stores(
+    private_postgres, pooled_web, processes, clean_redis
+):
     processes.worker(DATABASE_URL=private_postgres.url)
     failures, answered, stop = [], [], time.monotonic() + 8
 
@@ -69,8 +84,11 @@ def test_web__32_concurrent_readers_for_8s__no_5xx_and_the_worker_still_stores(p
     assert probe.status_code == 202 and answered and not failures
     assert web_connections(private_postgres.url) <= POOL_MAX
     probe_id = probe.json()["message_id"]
-    wait_for(lambda: httpx.get(f"{pooled_web}/messages/{probe_id}", timeout=10).json()["status"] == "persisted",
-             timeout=30, message="the probe message stored")
+    wait_for(
+        lambda: httpx.get(f"{pooled_web}/messages/{probe_id}", timeout=10).json()["status"] == "persisted",
+        timeout=30,
+        message="the probe message stored",
+    )
 
 
 def test_api_keys__database_restarted__new_key_accepted_and_revoked_key_refused(private_postgres, processes, web_port):
@@ -102,8 +120,14 @@ def test_web__200_dashboard_tabs_for_20s__no_5xx_poll_p99_under_1s_two_ticks_a_s
 
     import websockets
 
-    processes.web(web_port, DATABASE_URL=private_postgres.url, DATABASE_POOL_MAX_SIZE=str(POOL_MAX), PGAPPNAME=APP_NAME,
-                  MSGBUFFER_DASHBOARD_AUTH="0", MSGBUFFER_READ_CACHE_SECONDS="0.5")
+    processes.web(
+        web_port,
+        DATABASE_URL=private_postgres.url,
+        DATABASE_POOL_MAX_SIZE=str(POOL_MAX),
+        PGAPPNAME=APP_NAME,
+        MSGBUFFER_DASHBOARD_AUTH="0",
+        MSGBUFFER_READ_CACHE_SECONDS="0.5",
+    )
     base, tabs, seconds = f"http://127.0.0.1:{web_port}", 200, 20
     latencies, failures = [], []
 
@@ -116,6 +140,7 @@ def test_web__200_dashboard_tabs_for_20s__no_5xx_poll_p99_under_1s_two_ticks_a_s
                 counted = {"n": 0}
                 stop = time.monotonic() + seconds
                 async with websockets.connect(f"ws://127.0.0.1:{web_port}/ws/stats", origin=base, open_timeout=30) as socket:
+
                     async def read_ticks():
                         async for frame in socket:
                             counted["n"] += '"stats_update"' in frame

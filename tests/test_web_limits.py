@@ -3,6 +3,7 @@ every server) under hostile clients, DEBUG off (issue 9, "Bounded parsing"): hea
 bounded in size, count and read time, bodies in read time, and the server still serving
 everyone else afterwards. bench/web_servers.py measures the same against other servers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -145,8 +146,10 @@ def test_web__half_sent_headers_and_idle_connections__closed_after_the_header_re
 def test_web__half_sent_body__408_json_after_the_body_read_timeout_and_closed(web):
     _, port = web
     sock = open_socket(port)
-    sock.sendall(b"POST /messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"user_id\": 1")
+    sock.sendall(
+        b"POST /messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"user_id": 1'
+    )
     started = time.monotonic()
 
     closed, received = closed_within(sock, 10)
@@ -163,10 +166,12 @@ def test_web__slow_but_steady_body__accepted(web):
     _, port = web
     body = b'{"user_id": 1, "channel_id": 2, "content": "sent in three parts"}'
     sock = open_socket(port)
-    sock.sendall(b"POST /messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
+    sock.sendall(
+        b"POST /messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    )
     for start in range(0, len(body), 25):
-        sock.sendall(body[start:start + 25])
+        sock.sendall(body[start : start + 25])
         time.sleep(0.5)
 
     _, received = closed_within(sock, 10)
@@ -191,7 +196,9 @@ def test_web__attacks_in_flight__ingest_still_answers(web):
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
 
     started = time.monotonic()
-    response = httpx.post(f"http://127.0.0.1:{port}/messages", json={"user_id": 1, "channel_id": 2, "content": "still here"}, timeout=5)
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/messages", json={"user_id": 1, "channel_id": 2, "content": "still here"}, timeout=5
+    )
 
     assert response.status_code == 202 and time.monotonic() - started < 1.0
     for sock in slow:

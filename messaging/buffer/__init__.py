@@ -14,6 +14,7 @@ talks to Redis about the buffer. By concern:
   histograms.py      the /metrics histograms' buckets and what one batch adds
   dead_letters.py    dead letters, and the demo's reset
 """
+
 from .connection import async_client, close_async_client, reset_clients, sync_client
 from .coordination import (
     flush_job_alive,
@@ -64,23 +65,70 @@ from .readings import (
 
 __all__ = [
     # connection
-    "async_client", "close_async_client", "reset_clients", "sync_client",
+    "async_client",
+    "close_async_client",
+    "reset_clients",
+    "sync_client",
     # keys
-    "ACCEPTED_TOTAL", "CLAIM_PREFIX", "CURRENT_RPS", "DEAD_LETTERS", "FLUSH_ACTIVE", "FLUSH_QUEUED",
-    "IDEMPOTENCY_PREFIX", "IN_FLIGHT", "LATENCY_MS", "LEASES", "PENDING", "QUEUED_IDS", "RATE_PREFIX",
-    "REJECTED_TOTAL", "TOTAL_BATCHES", "TOTAL_MESSAGES", "WAKEUP", "WORKERS",
+    "ACCEPTED_TOTAL",
+    "CLAIM_PREFIX",
+    "CURRENT_RPS",
+    "DEAD_LETTERS",
+    "FLUSH_ACTIVE",
+    "FLUSH_QUEUED",
+    "IDEMPOTENCY_PREFIX",
+    "IN_FLIGHT",
+    "LATENCY_MS",
+    "LEASES",
+    "PENDING",
+    "QUEUED_IDS",
+    "RATE_PREFIX",
+    "REJECTED_TOTAL",
+    "TOTAL_BATCHES",
+    "TOTAL_MESSAGES",
+    "WAKEUP",
+    "WORKERS",
     # the queued-message format
-    "QueuedMessage", "accepted_at", "queued_payload",
+    "QueuedMessage",
+    "accepted_at",
+    "queued_payload",
     # queue
-    "Claim", "PushResult", "ack", "claim", "new_batch_id", "push", "push_async", "push_raw", "release", "requeue_expired",
+    "Claim",
+    "PushResult",
+    "ack",
+    "claim",
+    "new_batch_id",
+    "push",
+    "push_async",
+    "push_raw",
+    "release",
+    "requeue_expired",
     # flush-job coordination
-    "flush_job_alive", "flush_job_may_finish", "flush_job_started", "flush_work_unattended", "mark_flush_job_requested",
-    "next_lease_deadline", "oldest_accepted_at", "wait_for_work", "worker_gone", "worker_heartbeat",
+    "flush_job_alive",
+    "flush_job_may_finish",
+    "flush_job_started",
+    "flush_work_unattended",
+    "mark_flush_job_requested",
+    "next_lease_deadline",
+    "oldest_accepted_at",
+    "wait_for_work",
+    "worker_gone",
+    "worker_heartbeat",
     # readings
-    "BufferState", "MetricCounters", "count_flush_error", "count_rejected_async", "is_queued",
-    "read_metric_counters", "read_state", "read_state_async",
+    "BufferState",
+    "MetricCounters",
+    "count_flush_error",
+    "count_rejected_async",
+    "is_queued",
+    "read_metric_counters",
+    "read_state",
+    "read_state_async",
     # histograms
-    "BATCH_SIZE_BUCKETS", "LATENCY_MS_BUCKETS",
+    "BATCH_SIZE_BUCKETS",
+    "LATENCY_MS_BUCKETS",
     # dead letters and reset
-    "dead_letter_discard", "dead_letter_list", "dead_letter_requeue", "reset",
+    "dead_letter_discard",
+    "dead_letter_list",
+    "dead_letter_requeue",
+    "reset",
 ]

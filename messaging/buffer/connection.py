@@ -1,5 +1,6 @@
 """Connections to Redis: one pool per process for sync code, one per event loop for async
 code; through the sentinels when settings.REDIS_SENTINEL names them."""
+
 from __future__ import annotations
 
 import asyncio

@@ -5,6 +5,7 @@ what a draining job waits on, and which workers are alive.
 flag, so that many askers enqueue one job), then enqueueing it on RQ (messaging/jobs.py).
 push.lua marks it itself when a push needs a job.
 """
+
 from __future__ import annotations
 
 import time

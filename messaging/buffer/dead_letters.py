@@ -5,6 +5,7 @@ A dead letter is JSON {id, payload, reason, failed_at, batch_id}; `payload` is t
 message exactly as it was claimed (message_format.py), so requeueing it puts back what
 ingest wrote.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ PAYLOAD = "payload"  # the dead letter's field holding the queued message
 def dead_letter_records(batch_id: str, dead_letters: list[tuple[bytes, str]], failed_at: str) -> list[str]:
     """The dead-letter list entries for (payload, reason) pairs of one batch."""
     return [
-        json.dumps({"id": uuid.uuid4().hex, PAYLOAD: text(payload), "reason": reason, "failed_at": failed_at, "batch_id": batch_id})
+        json.dumps(
+            {"id": uuid.uuid4().hex, PAYLOAD: text(payload), "reason": reason, "failed_at": failed_at, "batch_id": batch_id}
+        )
         for payload, reason in dead_letters
     ]
 

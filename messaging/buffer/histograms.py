@@ -1,5 +1,6 @@
 """The two /metrics histograms kept in Redis (ack.lua adds to them as each batch settles,
 metrics.py renders them): their bucket bounds, and what one batch adds."""
+
 from __future__ import annotations
 
 BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 40, 45, 50, 100, 250, 500, 1000)  # messages

@@ -27,6 +27,7 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
   msgbuffer:metrics:latency_ms     hash bucket/sum/count -> accepted->committed latency
 """
+
 from __future__ import annotations
 
 PENDING = "pending_messages"

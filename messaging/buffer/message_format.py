@@ -6,6 +6,7 @@ the partial-flush timer read its acceptance time (`accepted_at`), and dead_lette
 reads its id: the script is given MESSAGE_ID as an argument (dead_letters.py), so it
 names no field itself.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

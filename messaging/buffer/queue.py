@@ -5,6 +5,7 @@ to expire, and `requeue_expired` puts the batch back. Rows are exactly-once beca
 insert ignores conflicts on the unique message_id; counters are exactly-once because
 only the holder of a live lease may settle it (ack.lua).
 """
+
 from __future__ import annotations
 
 import time
@@ -38,10 +39,23 @@ def _push_args(entries, idempotency_key, response, rate_key):
     conf = msgbuffer_settings()
     rate_limit = conf.RATE_LIMIT if rate_key is not None else 0
     push_keys = [
-        keys.PENDING, keys.QUEUED_IDS, keys.IDEMPOTENCY_PREFIX + (idempotency_key or ""), keys.FLUSH_QUEUED,
-        keys.FLUSH_ACTIVE, keys.WAKEUP, f"{keys.RATE_PREFIX}{rate_key}:{int(time.time())}", keys.ACCEPTED_TOTAL,
+        keys.PENDING,
+        keys.QUEUED_IDS,
+        keys.IDEMPOTENCY_PREFIX + (idempotency_key or ""),
+        keys.FLUSH_QUEUED,
+        keys.FLUSH_ACTIVE,
+        keys.WAKEUP,
+        f"{keys.RATE_PREFIX}{rate_key}:{int(time.time())}",
+        keys.ACCEPTED_TOTAL,
     ]
-    args = [conf.MAX_QUEUE, conf.BATCH_SIZE, FLUSH_QUEUED_TTL_MS, conf.IDEMPOTENCY_TTL, response if idempotency_key else b"", rate_limit]
+    args = [
+        conf.MAX_QUEUE,
+        conf.BATCH_SIZE,
+        FLUSH_QUEUED_TTL_MS,
+        conf.IDEMPOTENCY_TTL,
+        response if idempotency_key else b"",
+        rate_limit,
+    ]
     for message_id, payload in entries:
         args.append(message_id)
         args.append(payload)
@@ -134,8 +148,16 @@ def ack(
     batch_size_histogram = histogram_increments([stored] if stored else [], BATCH_SIZE_BUCKETS)
     latency_histogram = histogram_increments(latencies_ms, LATENCY_MS_BUCKETS)
     args = [
-        batch_id, stored, conf.RPS_WINDOW, conf.LATENCY_SAMPLES, failed_at,
-        len(message_ids), len(latencies_ms), len(dead), len(batch_size_histogram), len(latency_histogram),
+        batch_id,
+        stored,
+        conf.RPS_WINDOW,
+        conf.LATENCY_SAMPLES,
+        failed_at,
+        len(message_ids),
+        len(latencies_ms),
+        len(dead),
+        len(batch_size_histogram),
+        len(latency_histogram),
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -144,9 +166,20 @@ def ack(
         for field, increment in histogram.items():
             args += [field, repr(float(increment))]
     ack_keys = [
-        keys.LEASES, keys.CLAIM_PREFIX + batch_id, keys.QUEUED_IDS, keys.TOTAL_MESSAGES, keys.TOTAL_BATCHES, keys.CURRENT_RPS,
-        keys.LAST_BATCH, keys.LATENCY_MS, keys.DEAD_LETTERS, keys.IN_FLIGHT, keys.PERSISTED_PER_SECOND,
-        keys.BATCH_SIZE_HISTOGRAM, keys.LATENCY_HISTOGRAM, keys.DEAD_LETTERED_TOTAL,
+        keys.LEASES,
+        keys.CLAIM_PREFIX + batch_id,
+        keys.QUEUED_IDS,
+        keys.TOTAL_MESSAGES,
+        keys.TOTAL_BATCHES,
+        keys.CURRENT_RPS,
+        keys.LAST_BATCH,
+        keys.LATENCY_MS,
+        keys.DEAD_LETTERS,
+        keys.IN_FLIGHT,
+        keys.PERSISTED_PER_SECOND,
+        keys.BATCH_SIZE_HISTOGRAM,
+        keys.LATENCY_HISTOGRAM,
+        keys.DEAD_LETTERED_TOTAL,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 

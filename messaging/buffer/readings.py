@@ -1,5 +1,6 @@
 """What the stats snapshot, /metrics and the dashboards read from Redis, and the counters
 the edges and flush jobs add to (never failing the request or flush that counts)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,16 @@ class BufferState:
 
 
 _STATE_KEYS = [
-    keys.PENDING, keys.TOTAL_MESSAGES, keys.TOTAL_BATCHES, keys.CURRENT_RPS, keys.IN_FLIGHT, keys.LEASES,
-    keys.DEAD_LETTERS, keys.LATENCY_MS, keys.LAST_BATCH, keys.WORKERS,
+    keys.PENDING,
+    keys.TOTAL_MESSAGES,
+    keys.TOTAL_BATCHES,
+    keys.CURRENT_RPS,
+    keys.IN_FLIGHT,
+    keys.LEASES,
+    keys.DEAD_LETTERS,
+    keys.LATENCY_MS,
+    keys.LAST_BATCH,
+    keys.WORKERS,
 ]
 
 

@@ -1,5 +1,6 @@
 """The one loader of the Lua scripts (lua/*.lua, one per state change), registered once
 per client so that each call is an EVALSHA."""
+
 from __future__ import annotations
 
 import weakref

@@ -5,38 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='DeadLetter',
+            name="DeadLetter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
             ],
             options={
-                'verbose_name': 'dead letter',
-                'verbose_name_plural': 'dead letters',
-                'managed': False,
+                "verbose_name": "dead letter",
+                "verbose_name_plural": "dead letters",
+                "managed": False,
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('message_id', models.UUIDField(editable=False, unique=True)),
-                ('user_id', models.BigIntegerField()),
-                ('channel_id', models.BigIntegerField()),
-                ('content', models.TextField()),
-                ('created_at', models.DateTimeField(help_text='When the API accepted the message (UTC).')),
-                ('inserted_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), help_text='When its batch was committed.')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("message_id", models.UUIDField(editable=False, unique=True)),
+                ("user_id", models.BigIntegerField()),
+                ("channel_id", models.BigIntegerField()),
+                ("content", models.TextField()),
+                ("created_at", models.DateTimeField(help_text="When the API accepted the message (UTC).")),
+                (
+                    "inserted_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(), help_text="When its batch was committed."
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['-created_at', '-id'], name='message_newest_idx'), models.Index(fields=['channel_id', '-created_at', '-id'], name='message_channel_newest_idx'), models.Index(fields=['user_id', '-created_at', '-id'], name='message_user_newest_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["-created_at", "-id"], name="message_newest_idx"),
+                    models.Index(fields=["channel_id", "-created_at", "-id"], name="message_channel_newest_idx"),
+                    models.Index(fields=["user_id", "-created_at", "-id"], name="message_user_newest_idx"),
+                ],
             },
         ),
     ]

@@ -10,6 +10,7 @@ is DJANGO_DEBUG, and a subprocess that inherits it gets the same settings. The t
 run these modules too (tests/bootstrap.py sets their environment), so that the servers
 they start run what production runs; there is no test.py to drift from them.
 """
+
 from msgbuffer_site.environment import env_bool
 
 if env_bool("DJANGO_DEBUG", False):

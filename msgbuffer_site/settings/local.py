@@ -4,6 +4,7 @@ Every DEBUG-dependent Django default is decided here and in production.py, once 
 msgbuffer's own (API keys, /reset, dashboard login) are messaging/conf.py's
 DEVELOPMENT_DEFAULTS, applied here.
 """
+
 import os
 import warnings
 

@@ -3,6 +3,7 @@
 A real secret key, HTTPS, hashed static files, JSON logs. msgbuffer's own switches
 (API keys required, /reset off, dashboard for staff) are messaging/conf.py's defaults.
 """
+
 import os
 
 from django.core.exceptions import ImproperlyConfigured

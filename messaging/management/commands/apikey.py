@@ -4,6 +4,7 @@ keys for operators (SPEC §9). A key created without --scope may ingest and read
 The same services as admin (messaging/api_keys.py). A revocation reaches every web
 process within api_keys.CACHE_SECONDS.
 """
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,8 +19,11 @@ class Command(BaseCommand):
         actions = parser.add_subparsers(dest="action", required=True, metavar="create|revoke|list")
         create = actions.add_parser("create", help="issue a key and print it once")
         create.add_argument("name", help="who or what uses the key")
-        create.add_argument("--scope", default=scopes_text(DEFAULT_SCOPES),
-                            help=f"what it may do, comma-separated from {','.join(SCOPES)} (default: %(default)s)")
+        create.add_argument(
+            "--scope",
+            default=scopes_text(DEFAULT_SCOPES),
+            help=f"what it may do, comma-separated from {','.join(SCOPES)} (default: %(default)s)",
+        )
         revoke = actions.add_parser("revoke", help="revoke every live key of that name")
         revoke.add_argument("name")
         actions.add_parser("list", help="name, prefix, scopes, created, revoked")
@@ -44,8 +48,10 @@ class Command(BaseCommand):
             raise CommandError(f"no live API key is named {name!r} (see `manage.py apikey list`)")
         for key in live:
             api_keys.api_key_revoke(key=key)
-        self.stdout.write(f"Revoked {len(live)} key{'s' if len(live) != 1 else ''} named {name!r}; "
-                          f"web processes refuse {'them' if len(live) != 1 else 'it'} within {api_keys.CACHE_SECONDS:g} s.")
+        self.stdout.write(
+            f"Revoked {len(live)} key{'s' if len(live) != 1 else ''} named {name!r}; "
+            f"web processes refuse {'them' if len(live) != 1 else 'it'} within {api_keys.CACHE_SECONDS:g} s."
+        )
 
     def _list(self, **options):
         keys = ApiKey.objects.order_by("name", "created_at")
