@@ -1,12 +1,10 @@
 """One stats reader per server process, fanned out to every connected /ws/stats client.
 
 Each tick reads Redis once (stats.stats_snapshot_async) however many clients are
-connected, and sends the same text to each. The loop runs only while at least one client
-is connected. The original design polled Redis once per client; with a thousand
-dashboards open that was a thousand snapshot reads every half second. The ticks stay off
-the channel layer, which carries what crosses processes (batch_persisted,
-messaging/events.py): a tick is read and sent within one process, and a group_send of it
-would be two Redis commands more per tick and a serialization per client.
+connected, and one pub/sub subscription per process relays the batch_persisted events
+that flush jobs publish (messaging/events.py). The loops run only while at least one
+client is connected. The original design polled Redis once per client; with a thousand
+dashboards open that was a thousand snapshot reads every half second.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ import weakref
 import orjson
 from prometheus_client import Gauge
 
+from messaging import buffer
 from messaging.conf import msgbuffer_settings
 from messaging.stats import stats_snapshot_async
 
@@ -32,6 +31,8 @@ WEBSOCKET_CLIENTS = Gauge("msgbuffer_websocket_clients", "/ws/stats clients conn
 # A client that cannot take a message within this long misses it rather than holding up
 # the others (seconds). Dead connections are closed by the server's own ping timeout.
 SEND_TIMEOUT = 2.0
+# Pause before subscribing again after the pub/sub connection dropped (seconds).
+RESUBSCRIBE_AFTER = 1.0
 
 
 class StatsBroadcaster:
@@ -42,16 +43,16 @@ class StatsBroadcaster:
         self._latest_at = 0.0
         self._reading: asyncio.Task | None = None
         self._busy: set = set()  # clients still sending an earlier tick
-        self._ticking: asyncio.Task | None = None
+        self._loops: list[asyncio.Task] = []
         self._deliveries: set[asyncio.Task] = set()
 
     async def join(self, client) -> None:
-        """Send `client` a stats_update at once, then every tick."""
+        """Send `client` a stats_update at once, then every tick and every event."""
         if client not in self.clients:
             self.clients.add(client)
             WEBSOCKET_CLIENTS.inc()
-        if self._ticking is None:
-            self._ticking = asyncio.create_task(self._tick_loop())
+        if not self._loops:
+            self._loops = [asyncio.create_task(self._tick_loop()), asyncio.create_task(self._event_loop())]
         try:
             update = await self._fresh_update()
         except Exception:  # Redis down: the client gets the first tick that succeeds
@@ -64,12 +65,12 @@ class StatsBroadcaster:
             self.clients.discard(client)
             WEBSOCKET_CLIENTS.dec()
         self._busy.discard(client)
-        if not self.clients and self._ticking is not None:
+        if not self.clients and self._loops:
             await self._stop()
 
     async def _stop(self) -> None:
-        tasks = [self._ticking, *self._deliveries]
-        self._ticking = None
+        tasks = [*self._loops, *self._deliveries]
+        self._loops = []
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -104,7 +105,7 @@ class StatsBroadcaster:
         self._latest_at = time.monotonic()
         return self._latest
 
-    # ------------------------------------------------------------------ ticking
+    # ------------------------------------------------------------------ loops
     async def _tick_loop(self) -> None:
         interval = msgbuffer_settings().STATS_INTERVAL
         next_tick = time.monotonic() + interval
@@ -118,27 +119,47 @@ class StatsBroadcaster:
             except Exception:  # a Redis hiccup: skip this tick, keep the clients
                 log.warning("stats tick failed", exc_info=True)
                 continue
-            self._deliver(update)
+            self._deliver(update, skip_busy=True)
+
+    async def _event_loop(self) -> None:
+        while True:
+            pubsub = buffer.events_subscription()
+            try:
+                await pubsub.subscribe(buffer.EVENTS)
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        data = message["data"]
+                        self._deliver(data.decode() if isinstance(data, bytes) else data, skip_busy=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("event subscription lost; subscribing again", exc_info=True)
+                await asyncio.sleep(RESUBSCRIBE_AFTER)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     # ------------------------------------------------------------------ fan-out
-    def _deliver(self, text: str) -> None:
-        """Send `text` to every client without making the tick loop wait for slow ones.
+    def _deliver(self, text: str, *, skip_busy: bool) -> None:
+        """Send `text` to every client without making the loops wait for slow ones.
 
-        A client still busy with the previous tick skips this one: it gets the next,
-        fresher tick.
+        A stats tick skips a client still busy with the previous one (it gets the next,
+        fresher tick); an event is queued for everyone, since each one carries new ids.
         """
-        clients = [client for client in self.clients if client not in self._busy]
+        clients = [client for client in self.clients if not (skip_busy and client in self._busy)]
         if clients:
-            task = asyncio.create_task(self._fan_out(clients, text))
+            task = asyncio.create_task(self._fan_out(clients, text, is_tick=skip_busy))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
 
-    async def _fan_out(self, clients: list, text: str) -> None:
-        self._busy.update(clients)
+    async def _fan_out(self, clients: list, text: str, *, is_tick: bool) -> None:
+        if is_tick:
+            self._busy.update(clients)
         try:
             results = await asyncio.gather(*(self._send(client, text) for client in clients), return_exceptions=True)
         finally:
-            self._busy.difference_update(clients)
+            if is_tick:
+                self._busy.difference_update(clients)
         for client, result in zip(clients, results):
             if isinstance(result, Exception) and not isinstance(result, TimeoutError):
                 if client in self.clients:  # its connection is gone; disconnect() may never come

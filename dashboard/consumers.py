@@ -1,16 +1,12 @@
 """/ws/stats: live statistics for the dashboard (SPEC §6).
 
-A thin edge: it admits the client (dashboard/access.py), joins the dashboards' group on
-the channel layer, which brings the batch_persisted events a flush job announces from the
-worker (messaging/events.py), and hands the client to this process's broadcaster, which
-sends the stats_update ticks. It answers pings. It never reads Redis itself: N clients
-cost the same Redis reads as one.
+A thin edge: it admits the client (dashboard/access.py), hands it to this process's
+broadcaster, which sends the stats_update ticks and batch_persisted events, and answers
+pings. It never reads Redis itself: N clients cost the same Redis reads as one.
 """
 
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
-
-from messaging.events import DASHBOARD_GROUP
 
 from .access import may_watch_socket
 from .broadcaster import broadcaster
@@ -21,6 +17,11 @@ FORBIDDEN = 4403
 
 
 class StatsConsumer(AsyncWebsocketConsumer):
+    # No channel layer: ticks and events reach clients through the in-process broadcaster,
+    # so a per-client layer channel (and its blocking Redis receive loop, which must be
+    # torn down on every disconnect) would serve nothing. An alias that is not configured
+    # makes Channels skip the layer.
+    channel_layer_alias = None
     joined = False
 
     async def connect(self):
@@ -29,17 +30,11 @@ class StatsConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.joined = True
-        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
         await broadcaster().join(self)
 
     async def disconnect(self, code):
         if self.joined:
-            await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
             await broadcaster().leave(self)
-
-    async def batch_persisted(self, event):
-        """A group message from the layer: the event is the SPEC's message as it is."""
-        await self.send(text_data=orjson.dumps(event).decode())
 
     async def receive(self, text_data=None, bytes_data=None):
         try:

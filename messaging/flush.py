@@ -163,9 +163,8 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         message_ids=[str(m.message_id) for m in messages] if refused else stored_ids,
         latencies_ms=latencies,
         dead_letters=poison,
+        event=events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed) if stored else None,
     )
-    if settled and stored:
-        events.announce(events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed))
     # DEBUG: at full speed this is a few hundred lines a second; metrics carry the totals.
     log.debug(
         "batch %s committed: %d stored, %d dead-lettered%s",

@@ -8,6 +8,7 @@ test_flush_faults.py.
 
 import time
 
+import orjson
 import pytest
 
 from messaging import buffer
@@ -23,7 +24,6 @@ from tests.delivery import (
     wait_for_insert_blocked,
     wait_until_stored,
 )
-from tests.layer import GroupListener
 from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker subprocess must see committed rows
@@ -43,11 +43,20 @@ def worker(processes, clean_redis):
 
 @pytest.fixture
 def batch_events(clean_redis):
-    """Collects the batch_persisted events that flush jobs announce once per settled batch,
-    as the dashboards get them: through the channel layer's group."""
-    listener = GroupListener()
-    yield listener.collect
-    listener.close()
+    """Collects the batch_persisted events that flush jobs publish once per settled batch."""
+    subscription = clean_redis.pubsub()
+    subscription.subscribe(buffer.EVENTS)
+    received = []
+
+    def collect() -> list[dict]:
+        # Subscribe confirmations come back as messages too: read until the line is quiet.
+        while (message := subscription.get_message(timeout=0.1)) is not None:
+            if message["type"] == "message":
+                received.append(orjson.loads(message["data"]))
+        return received
+
+    yield collect
+    subscription.close()
 
 
 def test_flush__lone_message__stored_within_flush_interval_plus_half_a_second(worker, ingest):

@@ -21,12 +21,9 @@ from django.test import override_settings
 from dashboard.broadcaster import broadcaster
 from messaging import buffer, flush, services
 from messaging.api_keys import api_key_create, api_key_revoke, forget_cached_keys
-from messaging.conf import msgbuffer_settings
 from messaging.models import Message
 from messaging.schemas import MessageIn
 from msgbuffer_site.asgi import application
-from tests.delivery import start_worker
-from tests.layer import dashboard_group_heard
 
 # Channels closes stale database connections around each consumer handler (in its sync
 # thread), and the flush test commits from a thread: both need the real, committed database.
@@ -104,6 +101,13 @@ async def accept(count: int) -> list[str]:
     return services.accepted_ids(await services.messages_accept(messages, bulk=True))
 
 
+async def wait_until(condition, *, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {message}"
+        await asyncio.sleep(0.02)
+
+
 def is_json_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -164,11 +168,18 @@ def stored_ids() -> list[str]:
         connection.close()  # a thread's connection left open would block dropping the test database
 
 
+async def _has_subscriber(numsub) -> bool:
+    [(_, count)] = await numsub()
+    return count > 0
+
+
 async def test_stats_socket__batch_committed__batch_persisted_with_its_ids():
     ids = await accept(5)
 
     async with connected() as (client,):
-        await dashboard_group_heard()
+        # An event published before the broadcaster subscribes reaches nobody: wait for it.
+        subscribers = lambda: buffer.async_client().pubsub_numsub(buffer.EVENTS)  # noqa: E731
+        await wait_until(lambda: _has_subscriber(subscribers), timeout=5, message="the events subscription")
         outcome = await asyncio.to_thread(flush_one_batch)
         event = await receive_until(client, "batch_persisted", timeout=5)
 
@@ -176,21 +187,6 @@ async def test_stats_socket__batch_committed__batch_persisted_with_its_ids():
     assert event["batch_size"] == 5
     assert sorted(event["ids"]) == sorted(ids)
     assert datetime.fromisoformat(event["worker_timestamp"]).utcoffset() == timedelta(0)
-    assert await asyncio.to_thread(stored_ids) == sorted(ids)
-
-
-async def test_stats_socket__worker_process_commits__batch_persisted_reaches_the_socket_through_the_layer(processes, clean_redis):
-    """A real `manage.py rqworker` announces the batch with group_send; this process's
-    layer hears it on the dashboards' group and hands it to the consumer."""
-    batch_size = msgbuffer_settings().BATCH_SIZE  # a full batch: flushed at once, not after the interval
-
-    async with connected() as (client,):
-        await dashboard_group_heard()
-        await asyncio.to_thread(start_worker, processes, clean_redis)
-        ids = await accept(batch_size)
-        event = await receive_until(client, "batch_persisted", timeout=15)
-
-    assert (event["batch_size"], sorted(event["ids"])) == (batch_size, sorted(ids))
     assert await asyncio.to_thread(stored_ids) == sorted(ids)
 
 

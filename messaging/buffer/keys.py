@@ -26,9 +26,13 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:metrics:flush_errors   hash kind -> flush attempts that failed
   msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
   msgbuffer:metrics:latency_ms     hash bucket/sum/count -> accepted->committed latency
+  msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
 """
 
 from __future__ import annotations
+
+import redis
+from django.conf import settings
 
 PENDING = "pending_messages"
 TOTAL_MESSAGES = "total_messages"
@@ -54,6 +58,11 @@ DEAD_LETTERED_TOTAL = "msgbuffer:metrics:dead_lettered"
 FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
 BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"
 LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
+# Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
+# not per database, so the name carries the database number: two msgbuffers sharing one
+# Redis server on different databases (staging and production, parallel test runs) must
+# not show each other's batches.
+EVENTS = "msgbuffer:events:{}".format(redis.connection.parse_url(settings.REDIS_URL).get("db", 0))
 
 ALL_KEYS_PATTERNS = ("msgbuffer:*",)
 ORIGINAL_KEYS = (PENDING, TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS)

@@ -136,11 +136,12 @@ def ack(
     message_ids: list[str],
     latencies_ms: list[float],
     dead_letters: list[tuple[bytes, str]],
+    event: bytes | None = None,
 ) -> bool:
     """Settle a committed batch; returns False if its lease was lost (see ack.lua).
 
-    `latencies_ms` are the stored messages' (they feed the /metrics histograms too). The
-    dashboards hear of the batch from the flush job, on the Channels layer (events.py).
+    `latencies_ms` are the stored messages' (they feed the /metrics histograms too);
+    `event` is published on the events channel if, and only if, the batch is settled.
     """
     conf = msgbuffer_settings()
     failed_at = datetime.now(UTC).isoformat()
@@ -158,6 +159,7 @@ def ack(
         len(dead),
         len(batch_size_histogram),
         len(latency_histogram),
+        event or b"",
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -180,6 +182,7 @@ def ack(
         keys.BATCH_SIZE_HISTOGRAM,
         keys.LATENCY_HISTOGRAM,
         keys.DEAD_LETTERED_TOTAL,
+        keys.EVENTS,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 

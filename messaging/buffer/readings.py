@@ -117,3 +117,9 @@ async def count_rejected_async(reason: str) -> None:
         await async_client().hincrby(keys.REJECTED_TOTAL, reason, 1)
     except redis.RedisError:
         pass
+
+
+def events_subscription():
+    """An async pub/sub object for the events channel keys.EVENTS, where ack.lua publishes
+    batch_persisted (caller subscribes and closes it)."""
+    return async_client().pubsub(ignore_subscribe_messages=True)

@@ -206,15 +206,10 @@ RQ = {
     "WORKER_CLASS": "messaging.worker.FlushWorker",
 }
 
-# The layer carries what crosses processes to the dashboards (messaging/events.py). The
-# pub/sub layer, not core's lists: a web process subscribes once per group, where core
-# would hold a blocking receive per consumer. Pub/sub channels are server-wide, not per
-# database, so the prefix carries the database number: msgbuffers sharing one Redis
-# server on different databases (staging and production, parallel tests) stay apart.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [_channel_layer_host], "prefix": f"msgbuffer:asgi:{int(urlsplit(REDIS_URL).path.strip('/') or 0)}:"},
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [_channel_layer_host], "prefix": "msgbuffer:asgi"},
     }
 }
 
