@@ -35,43 +35,13 @@ IDLE_CONNECTIONS = 20
 IDLE_WAIT = 20.0  # seconds a half-sent request may stay open before it counts as "open"
 
 
+UVICORN = ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false"]
+H11_LIMITS = ["--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "1000", "--timeout-keep-alive", "5"]
 CANDIDATES = {
-    "uvicorn-httptools": ["uvicorn", APP, "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false"],
-    "uvicorn-h11": [
-        "uvicorn",
-        APP,
-        "--no-access-log",
-        "--lifespan",
-        "off",
-        "--ws-per-message-deflate",
-        "false",
-        "--http",
-        "h11",
-        "--h11-max-incomplete-event-size",
-        "16384",
-        "--limit-concurrency",
-        "1000",
-        "--timeout-keep-alive",
-        "5",
-    ],
+    "uvicorn-httptools": UVICORN,
+    "uvicorn-h11": [*UVICORN, "--http", "h11", *H11_LIMITS],
     # uvicorn's h11 parser plus the header read timeout it lacks (bench/h11_header_timeout.py).
-    "uvicorn-h11-timeout": [
-        "uvicorn",
-        APP,
-        "--no-access-log",
-        "--lifespan",
-        "off",
-        "--ws-per-message-deflate",
-        "false",
-        "--http",
-        "bench.h11_header_timeout:H11WithHeaderTimeout",
-        "--h11-max-incomplete-event-size",
-        "16384",
-        "--limit-concurrency",
-        "1000",
-        "--timeout-keep-alive",
-        "5",
-    ],
+    "uvicorn-h11-timeout": [*UVICORN, "--http", "bench.h11_header_timeout:H11WithHeaderTimeout", *H11_LIMITS],
     "hypercorn": ["hypercorn", APP, "--worker-class", "uvloop", "--read-timeout", "10", "--keep-alive", "5"],
     "granian": [
         "granian",

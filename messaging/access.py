@@ -70,8 +70,7 @@ async def caller(request: HttpRequest, scope: str, *, required: bool) -> Caller:
                 return Caller(key_id=check.key_id)
             return Caller(refusal=ingest.missing_scope(scope).http_response())
         if required:  # a refused key, where keys are required: charged as ingest charges it
-            auth_throttle.REFUSED.labels("unauthorized").inc()
-            auth_throttle.note_refusal(client)
+            auth_throttle.refused(client)
     staff_user_id = await staff_session_user_id(request)
     if staff_user_id is not None:
         return Caller(staff_user_id=staff_user_id)

@@ -58,6 +58,14 @@ def retry_after(client: str) -> int | None:
     return max(1, math.ceil(remaining))
 
 
+def refused(client: str | None) -> None:
+    """Charge a refused key: counted for /metrics (here, not in Redis: a refusal costs no
+    round trip to anything) and, with a client address, against its window."""
+    REFUSED.labels("unauthorized").inc()
+    if client is not None:
+        note_refusal(client)
+
+
 def note_refusal(client: str) -> None:
     conf = msgbuffer_settings()
     now = time.monotonic()

@@ -131,10 +131,7 @@ async def handle_ingest(
         path, body, content_type=content_type, idempotency_key=idempotency_key, authorization=authorization
     )
     if reply.status == 401:
-        # Counted here, not in Redis: a refused key costs no round trip to anything.
-        auth_throttle.REFUSED.labels("unauthorized").inc()
-        if client is not None:
-            auth_throttle.note_refusal(client)
+        auth_throttle.refused(client)
     elif reply.status >= 400:
         reason = orjson.loads(reply.body).get("error", str(reply.status))
         if reason != "queue_unavailable":  # with Redis away there is nowhere to count it

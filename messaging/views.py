@@ -97,6 +97,15 @@ def _body(request: HttpRequest) -> tuple[bytes, HttpResponse | None]:
     return body, None
 
 
+async def _answer_if_allowed(request: HttpRequest, refusal_of, answer, *args) -> HttpResponse:
+    """The caller's refusal (access.py), else the sync `answer` in a thread that recycles
+    its database connection as a request would."""
+    refusal = await refusal_of(request)
+    if refusal is not None:
+        return refusal
+    return await database_sync_to_async(answer)(request, *args)
+
+
 async def _ingest(request: HttpRequest) -> HttpResponse:
     client = auth_throttle.client_address(request)
     throttled = ingest.auth_throttled(client)
@@ -156,10 +165,7 @@ async def messages_bulk(request: HttpRequest) -> HttpResponse:
 
 @allow("GET")
 async def message_detail(request: HttpRequest, message_id) -> JsonResponse:
-    refusal = await access.read_refusal(request)
-    if refusal is not None:
-        return refusal
-    return await database_sync_to_async(message_detail_answer)(request, message_id)
+    return await _answer_if_allowed(request, access.read_refusal, message_detail_answer, message_id)
 
 
 def message_detail_answer(request: HttpRequest, message_id) -> JsonResponse:
@@ -208,10 +214,7 @@ def health_answer(request: HttpRequest, *, full: bool = True) -> JsonResponse:
 
 @allow("GET")
 async def queue_status(request: HttpRequest) -> JsonResponse:
-    refusal = await access.read_refusal(request)
-    if refusal is not None:
-        return refusal
-    return await database_sync_to_async(queue_status_answer)(request)
+    return await _answer_if_allowed(request, access.read_refusal, queue_status_answer)
 
 
 def queue_status_answer(request: HttpRequest) -> JsonResponse:
@@ -232,10 +235,7 @@ def queue_status_answer(request: HttpRequest) -> JsonResponse:
 
 @allow("GET")
 async def metrics(request: HttpRequest) -> HttpResponse:
-    refusal = await access.metrics_refusal(request)
-    if refusal is not None:
-        return refusal
-    return await database_sync_to_async(metrics_answer)(request)
+    return await _answer_if_allowed(request, access.metrics_refusal, metrics_answer)
 
 
 def metrics_answer(request: HttpRequest) -> HttpResponse:
