@@ -62,6 +62,5 @@ def reset() -> None:
     found = list(keys.ORIGINAL_KEYS)
     for pattern in keys.ALL_KEYS_PATTERNS:
         found.extend(client.scan_iter(match=pattern, count=1000))
-    found = [key for key in found if not text(key).startswith(keys.CHANNEL_LAYER_PREFIX)]
     for start in range(0, len(found), 500):
         client.delete(*found[start : start + 500])

@@ -66,5 +66,3 @@ EVENTS = "msgbuffer:events:{}".format(redis.connection.parse_url(settings.REDIS_
 
 ALL_KEYS_PATTERNS = ("msgbuffer:*",)
 ORIGINAL_KEYS = (PENDING, TOTAL_MESSAGES, TOTAL_BATCHES, CURRENT_RPS)
-# The channel layer keeps its own keys under this prefix: reset leaves them to it.
-CHANNEL_LAYER_PREFIX = "msgbuffer:asgi"
