@@ -49,6 +49,8 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         )
     if not 0 <= conf.READ_CACHE_SECONDS <= 5:
         error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
+    if conf.STATUS_LOG_INTERVAL < 0:
+        error("MSGBUFFER_STATUS_LOG_INTERVAL must be 0 (no status line) or a number of seconds.", "E014")
     if conf.METRICS_TOKEN and len(conf.METRICS_TOKEN) < MIN_METRICS_TOKEN_CHARS:
         error(
             f"MSGBUFFER_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters (got {len(conf.METRICS_TOKEN)}): "

@@ -11,11 +11,15 @@
 - Heartbeats go to msgbuffer:workers too, so /health counts live workers.
 - A warm shutdown (SIGTERM, Ctrl-C) tells a running drain to stop after its batch
   (jobs.stop_requested, the job's input).
+- Every MSGBUFFER_STATUS_LOG_INTERVAL it logs one status line (status_line.py), checked
+  at each heartbeat; RQ's own per-job lines are DEBUG (settings.LOGGING).
 """
 
 from rq.worker import SimpleWorker, WorkerStatus
 
 from . import buffer, jobs
+from .conf import msgbuffer_settings
+from .status_line import StatusLine
 
 # How often an idle worker stops waiting on RQ to look for unattended work (seconds).
 # RQ's own wake-up comes every worker_ttl - 15 s: 405 s by default.
@@ -23,6 +27,8 @@ IDLE_CHECK_EVERY = 5
 
 
 class FlushWorker(SimpleWorker):
+    status_line: StatusLine | None = None  # from bootstrap on
+
     @property
     def dequeue_timeout(self) -> int:
         return min(super().dequeue_timeout, IDLE_CHECK_EVERY)
@@ -30,6 +36,7 @@ class FlushWorker(SimpleWorker):
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
         jobs.stop_requested.clear()
+        self.status_line = StatusLine(msgbuffer_settings().STATUS_LOG_INTERVAL)
         buffer.worker_heartbeat(self.name, self.worker_ttl)
         if jobs.request_flush_job() or jobs.request_flush_job_if_unattended():
             self.log.info("requested a flush job to recover anything left in flight")
@@ -37,9 +44,15 @@ class FlushWorker(SimpleWorker):
     def heartbeat(self, timeout=None, pipeline=None):
         super().heartbeat(timeout=timeout, pipeline=pipeline)
         buffer.worker_heartbeat(self.name, timeout or self.worker_ttl)
-        # RQ heartbeats an idle worker each time it wakes from waiting for a job.
+        # RQ heartbeats an idle worker each time it wakes from waiting for a job, and after
+        # each job. DEBUG: under light load this races the web process's own request for the
+        # message that came in just after a job ended (18 lines a minute at 10 msg/s, issue
+        # 11), so at INFO it read as a recovery where there was none.
         if self.get_state() == WorkerStatus.IDLE and jobs.request_flush_job_if_unattended():
-            self.log.info("enqueued a flush job for messages no job was attending to")
+            self.log.debug("enqueued a flush job for messages no job was attending to")
+        # Not from inside RQ's pipelines (job bookkeeping): from the worker's own loop.
+        if pipeline is None and self.status_line is not None:
+            self.status_line.log_if_due()
 
     def request_stop(self, signum, frame):
         jobs.stop_requested.set()

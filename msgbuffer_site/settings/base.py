@@ -300,6 +300,7 @@ def logging_settings(log_format: str) -> dict:
             "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
             "json": {"()": "messaging.logging.JsonFormatter"},
         },
+        "filters": {"rq_per_job_at_debug": {"()": "messaging.logging.RQPerJobLinesAtDebug"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": LOG_LEVEL},
         "loggers": {
@@ -307,5 +308,7 @@ def logging_settings(log_format: str) -> dict:
             # granian configures its own text handler for its server events before it loads the
             # app; this routes them through ours (its access log stays off: Procfile).
             "_granian": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+            # Four INFO lines per flush job otherwise; the worker's status line says what they did.
+            "rq.worker": {"filters": ["rq_per_job_at_debug"]},
         },
     }
