@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from ..conf import msgbuffer_settings
 from . import keys
-from .connection import async_client, sync_client
+from .connection import async_client, bounded, sync_client
 from .coordination import FLUSH_QUEUED_TTL_MS
 from .dead_letters import dead_letter_records
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, histogram_increments
@@ -84,7 +84,8 @@ async def push_async(
     the push is refused whole when it would take that key past RATE_LIMIT this second.
     """
     push_keys, args = _push_args(entries, idempotency_key, response, rate_key)
-    return _push_result(await script(async_client(), "push")(keys=push_keys, args=args))
+    async with bounded():
+        return _push_result(await script(async_client(), "push")(keys=push_keys, args=args))
 
 
 def push(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import redis
 
 from . import keys
-from .connection import async_client, sync_client, text
+from .connection import async_client, bounded, sync_client, text
 from .scripts import script
 
 
@@ -67,7 +67,8 @@ def read_state() -> BufferState:
 
 
 async def read_state_async() -> BufferState:
-    return _state_from(await script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
+    async with bounded():
+        return _state_from(await script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
 
 
 def is_queued(message_id: str) -> bool:
@@ -114,8 +115,9 @@ def count_flush_error(kind: str) -> None:
 async def count_rejected_async(reason: str) -> None:
     """Count a refused ingest request by reason (for /metrics); never fails the request."""
     try:
-        await async_client().hincrby(keys.REJECTED_TOTAL, reason, 1)
-    except redis.RedisError:
+        async with bounded():
+            await async_client().hincrby(keys.REJECTED_TOTAL, reason, 1)
+    except (redis.RedisError, TimeoutError):
         pass
 
 
