@@ -65,6 +65,9 @@ class _ClusterCollector:
         }
         for name, (documentation, key) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=s[key])
+        yield GaugeMetricFamily(
+            "msgbuffer_flush_paused", "1 while the flush is paused (POST /flush/pause)", value=int(s["paused"])
+        )
 
 
 def render_metrics(snapshot: dict, counters: MetricCounters) -> bytes:

@@ -57,6 +57,7 @@ def snapshot_from(state: buffer.BufferState) -> dict:
             "completed_at": state.last_batch.get("completed_at"),
         },
         "workers": state.workers,
+        "paused": state.paused,
         "timestamp": now.isoformat().replace("+00:00", "Z"),
     }
 

@@ -9,7 +9,7 @@ talks to Redis about the buffer. By concern:
   message_format.py  the queued message's JSON fields (written by ingest, read by flush jobs)
   scripts.py         the one loader of lua/*.lua, one script per state change
   queue.py           push, claim, ack, requeue
-  coordination.py    flush-job requests, activity and worker heartbeats
+  coordination.py    flush-job requests, activity, pause and worker heartbeats
   readings.py        the stats reading, /metrics counters, the events channel
   histograms.py      the /metrics histograms' buckets and what one batch adds
   dead_letters.py    dead letters, and the demo's reset
@@ -20,6 +20,9 @@ from .coordination import (
     flush_job_alive,
     flush_job_may_finish,
     flush_job_started,
+    flush_pause,
+    flush_paused,
+    flush_resume,
     flush_work_unattended,
     mark_flush_job_requested,
     next_lease_deadline,
@@ -37,6 +40,7 @@ from .keys import (
     DEAD_LETTERS,
     EVENTS,
     FLUSH_ACTIVE,
+    FLUSH_PAUSED,
     FLUSH_QUEUED,
     IDEMPOTENCY_PREFIX,
     IN_FLIGHT,
@@ -52,7 +56,7 @@ from .keys import (
     WORKERS,
 )
 from .message_format import QueuedMessage, accepted_at, queued_payload
-from .queue import Claim, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
+from .queue import Claim, FlushPaused, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
 from .readings import (
     BufferState,
     MetricCounters,
@@ -78,6 +82,7 @@ __all__ = [
     "DEAD_LETTERS",
     "EVENTS",
     "FLUSH_ACTIVE",
+    "FLUSH_PAUSED",
     "FLUSH_QUEUED",
     "IDEMPOTENCY_PREFIX",
     "IN_FLIGHT",
@@ -97,6 +102,7 @@ __all__ = [
     "queued_payload",
     # queue
     "Claim",
+    "FlushPaused",
     "PushResult",
     "ack",
     "claim",
@@ -110,6 +116,9 @@ __all__ = [
     "flush_job_alive",
     "flush_job_may_finish",
     "flush_job_started",
+    "flush_pause",
+    "flush_paused",
+    "flush_resume",
     "flush_work_unattended",
     "mark_flush_job_requested",
     "next_lease_deadline",

@@ -14,6 +14,7 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:idem:<key>        the first answer to an Idempotency-Key (24 h)
   msgbuffer:flush:queued      set while a flush job waits in RQ (so ingest asks once)
   msgbuffer:flush:active      refreshed while a flush job runs
+  msgbuffer:flush:paused      set while an operator has paused the flush (claim.lua claims nothing)
   msgbuffer:wakeup            token list; a lingering flush job blocks on it
   msgbuffer:persisted_per_second  hash unix second -> messages (for current_rps)
   msgbuffer:latency_ms        list, recent accepted->committed latencies (ms)
@@ -46,6 +47,7 @@ DEAD_LETTERS = "msgbuffer:dead_letters"
 IDEMPOTENCY_PREFIX = "msgbuffer:idem:"
 FLUSH_QUEUED = "msgbuffer:flush:queued"
 FLUSH_ACTIVE = "msgbuffer:flush:active"
+FLUSH_PAUSED = "msgbuffer:flush:paused"
 WAKEUP = "msgbuffer:wakeup"
 PERSISTED_PER_SECOND = "msgbuffer:persisted_per_second"
 LATENCY_MS = "msgbuffer:latency_ms"

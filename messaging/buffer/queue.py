@@ -47,6 +47,7 @@ def _push_args(entries, idempotency_key, response, rate_key):
         keys.WAKEUP,
         f"{keys.RATE_PREFIX}{rate_key}:{int(time.time())}",
         keys.ACCEPTED_TOTAL,
+        keys.FLUSH_PAUSED,
     ]
     args = [
         conf.MAX_QUEUE,
@@ -109,6 +110,11 @@ class Claim:
     messages_left: int
 
 
+class FlushPaused(Exception):
+    """claim() refused: an operator paused the flush (POST /flush/pause). The flush job that
+    asked must end; POST /flush/resume requests a new one."""
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
@@ -117,16 +123,27 @@ def claim(*, full_only: bool) -> Claim | None:
     """Claim the oldest messages (at most BATCH_SIZE) under a lease.
 
     With full_only, claims only when a whole batch waits; otherwise any waiting message.
+    Raises FlushPaused while the flush is paused (and the caller's job no longer counts as
+    active: claim.lua dropped its flag).
     """
     conf = msgbuffer_settings()
     batch_id = new_batch_id()
     raw = script(sync_client(), "claim")(
-        keys=[keys.PENDING, keys.LEASES, keys.CLAIM_PREFIX + batch_id, keys.IN_FLIGHT],
+        keys=[
+            keys.PENDING,
+            keys.LEASES,
+            keys.CLAIM_PREFIX + batch_id,
+            keys.IN_FLIGHT,
+            keys.FLUSH_PAUSED,
+            keys.FLUSH_ACTIVE,
+        ],
         args=[conf.BATCH_SIZE, conf.BATCH_SIZE if full_only else 1, int(conf.CLAIM_LEASE * 1000), batch_id],
     )
-    if len(raw) == 1:
+    if int(raw[1]):
+        raise FlushPaused()
+    if len(raw) == 2:
         return None
-    return Claim(batch_id=batch_id, payloads=raw[1:], messages_left=int(raw[0]))
+    return Claim(batch_id=batch_id, payloads=raw[2:], messages_left=int(raw[0]))
 
 
 def ack(

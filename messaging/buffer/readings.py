@@ -27,6 +27,7 @@ class BufferState:
     last_batch: dict
     workers: int
     oldest_payload: bytes | None
+    paused: bool  # an operator paused the flush (POST /flush/pause)
 
 
 _STATE_KEYS = [
@@ -40,11 +41,12 @@ _STATE_KEYS = [
     keys.LATENCY_MS,
     keys.LAST_BATCH,
     keys.WORKERS,
+    keys.FLUSH_PAUSED,
 ]
 
 
 def _state_from(results) -> BufferState:
-    length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest = results
+    length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest, paused = results
     pairs = iter(last_batch)  # HGETALL comes out of a script as a flat list
     return BufferState(
         queue_length=int(length),
@@ -58,6 +60,7 @@ def _state_from(results) -> BufferState:
         last_batch={text(k): text(v) for k, v in zip(pairs, pairs)},
         workers=int(workers),
         oldest_payload=oldest or None,
+        paused=bool(paused),
     )
 
 
