@@ -165,6 +165,7 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         latencies_ms=latencies,
         dead_letters=poison,
         event=events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed) if stored else None,
+        cause=claim.cause,
     )
     # DEBUG: at full speed this is a few hundred lines a second; metrics carry the totals.
     log.debug(

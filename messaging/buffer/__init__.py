@@ -35,6 +35,7 @@ from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_req
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
 from .keys import (
     ACCEPTED_TOTAL,
+    BATCHES_BY_CAUSE,
     CLAIM_PREFIX,
     CURRENT_RPS,
     DEAD_LETTERS,
@@ -49,6 +50,7 @@ from .keys import (
     PENDING,
     QUEUED_IDS,
     RATE_PREFIX,
+    RECOVERED_WAITING,
     REJECTED_TOTAL,
     TOTAL_BATCHES,
     TOTAL_MESSAGES,
@@ -58,6 +60,7 @@ from .keys import (
 from .message_format import QueuedMessage, accepted_at, queued_payload
 from .queue import Claim, FlushPaused, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
 from .readings import (
+    BATCH_CAUSES,
     BufferState,
     MetricCounters,
     count_flush_error,
@@ -77,6 +80,7 @@ __all__ = [
     "sync_client",
     # keys
     "ACCEPTED_TOTAL",
+    "BATCHES_BY_CAUSE",
     "CLAIM_PREFIX",
     "CURRENT_RPS",
     "DEAD_LETTERS",
@@ -91,6 +95,7 @@ __all__ = [
     "PENDING",
     "QUEUED_IDS",
     "RATE_PREFIX",
+    "RECOVERED_WAITING",
     "REJECTED_TOTAL",
     "TOTAL_BATCHES",
     "TOTAL_MESSAGES",
@@ -127,6 +132,7 @@ __all__ = [
     "worker_gone",
     "worker_heartbeat",
     # readings
+    "BATCH_CAUSES",
     "BufferState",
     "MetricCounters",
     "count_flush_error",

@@ -108,6 +108,7 @@ class Claim:
     batch_id: str
     payloads: list[bytes]  # oldest first
     messages_left: int
+    cause: str = "timer"  # why it goes now (claim.lua): full, timer or recovered; ack counts it
 
 
 class FlushPaused(Exception):
@@ -136,14 +137,15 @@ def claim(*, full_only: bool) -> Claim | None:
             keys.IN_FLIGHT,
             keys.FLUSH_PAUSED,
             keys.FLUSH_ACTIVE,
+            keys.RECOVERED_WAITING,
         ],
         args=[conf.BATCH_SIZE, conf.BATCH_SIZE if full_only else 1, int(conf.CLAIM_LEASE * 1000), batch_id],
     )
     if int(raw[1]):
         raise FlushPaused()
-    if len(raw) == 2:
+    if len(raw) == 3:
         return None
-    return Claim(batch_id=batch_id, payloads=raw[2:], messages_left=int(raw[0]))
+    return Claim(batch_id=batch_id, payloads=raw[3:], messages_left=int(raw[0]), cause=raw[2].decode())
 
 
 def ack(
@@ -154,11 +156,13 @@ def ack(
     latencies_ms: list[float],
     dead_letters: list[tuple[bytes, str]],
     event: bytes | None = None,
+    cause: str = "timer",
 ) -> bool:
     """Settle a committed batch; returns False if its lease was lost (see ack.lua).
 
     `latencies_ms` are the stored messages' (they feed the /metrics histograms too);
-    `event` is published on the events channel if, and only if, the batch is settled.
+    `event` is published on the events channel if, and only if, the batch is settled;
+    `cause` is the claim's (Claim.cause), counted with the batch.
     """
     conf = msgbuffer_settings()
     failed_at = datetime.now(UTC).isoformat()
@@ -177,6 +181,7 @@ def ack(
         len(batch_size_histogram),
         len(latency_histogram),
         event or b"",
+        cause,
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -200,6 +205,7 @@ def ack(
         keys.LATENCY_HISTOGRAM,
         keys.DEAD_LETTERED_TOTAL,
         keys.EVENTS,
+        keys.BATCHES_BY_CAUSE,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 
@@ -216,6 +222,6 @@ def requeue_expired(limit: int = 100) -> tuple[int, int]:
 
 def _requeue(batch_id: str, limit: int = 1) -> tuple[int, int]:
     batches, messages = script(sync_client(), "requeue")(
-        keys=[keys.LEASES, keys.PENDING, keys.IN_FLIGHT], args=[keys.CLAIM_PREFIX, batch_id, limit]
+        keys=[keys.LEASES, keys.PENDING, keys.IN_FLIGHT, keys.RECOVERED_WAITING], args=[keys.CLAIM_PREFIX, batch_id, limit]
     )
     return int(batches), int(messages)

@@ -30,6 +30,8 @@ function showStats(s) {
   flushControl.show(s);
   animateTo($("throughput"), s.current_rps);
   animateTo($("total-batches"), s.total_batches);
+  const causes = s.batches_by_cause;
+  if (causes) setText($("batch-causes"), `full ${format(causes.full)} · timer ${format(causes.timer)} · recovered ${format(causes.recovered)}`);
   animateTo($("avg-batch-size"), s.avg_batch_size);
   animateTo($("p95-latency"), s.p95_latency_ms);
   setText($("p50-latency"), s.p50_latency_ms ?? 0);
