@@ -27,6 +27,7 @@ from messaging.schemas import MessageIn
 from tests.delivery import message_body, row_count, start_worker
 from tests.support import wait_for
 from tests.test_api_endpoints import assert_json_error, session_cookie
+from tests.test_dashboard_browser import browser  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)  # subprocesses must see the keys and rows
 
@@ -245,3 +246,66 @@ def test_pause__real_web_and_worker__accepts_while_paused_then_resume_stores_all
         assert buffer.read_state().total_messages == count
     finally:
         watcher.close()
+
+
+# ---------------------------------------------------------------------------
+# The dashboard: the state for everyone, the button for staff
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def staff_session_cookie() -> str:
+    """Made before Playwright's event loop starts in this thread (the ORM refuses inside one)."""
+    return session_cookie(is_staff=True)["Cookie"].split("=", 1)[1]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_dashboard__staff_pauses_then_resumes__queue_card_shows_the_growth(
+    staff_session_cookie,  # first: it uses the ORM, which refuses to run once Playwright's loop does
+    browser,  # noqa: F811  (the fixture imported above)
+    processes,
+    clean_redis,
+    web_port,
+):
+    base = f"http://127.0.0.1:{web_port}"
+    start_worker(processes, clean_redis)
+    processes.web(web_port)
+    staff, anonymous = browser.new_context(), browser.new_context()
+    staff.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": staff_session_cookie, "url": base}])
+    page, visitor = staff.new_page(), anonymous.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    try:
+        page.goto(base + "/")
+        visitor.goto(base + "/")  # dashboard auth is off with DEBUG: anyone may watch, not press
+        page.wait_for_selector('#flush-state[data-state="ok"]', timeout=15_000)
+        visitor.wait_for_selector('#flush-state[data-state="ok"]', timeout=15_000)
+        assert visitor.query_selector("#flush-button") is None
+
+        with page.expect_response("**/flush/pause") as paused:
+            page.click("#flush-button")
+        assert paused.value.status == 200
+        page.wait_for_selector('#queue-card[data-paused="true"]', timeout=5_000)
+        visitor.wait_for_selector('#flush-state[data-state="warn"]', timeout=5_000)  # the next tick tells everyone
+        assert page.inner_text("#flush-button") == "Resume flush"
+
+        messages = [message_body(n) for n in range(60)]
+        assert httpx.post(f"{base}/messages/bulk", json={"messages": messages}, timeout=10).status_code == 202
+        wait_for(lambda: "+60 since paused" in page.inner_text("#queue-growth"), timeout=10, message="the growth shown")
+        assert page.get_attribute("#queue-depth", "data-value") == "60"
+        assert buffer.read_state().total_messages == 0
+        wait_for(lambda: page.inner_text("#queue-depth").strip() == "60", timeout=5, message="the count-up settled")
+        screenshot = settings.VAR_DIR / "screenshots" / "dashboard-paused.png"
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+
+        with page.expect_response("**/flush/resume") as resumed:
+            page.click("#flush-button")
+        assert resumed.value.status == 200
+        wait_for(lambda: page.get_attribute("#total-messages", "data-value") == "60", timeout=15, message="60 stored")
+        page.wait_for_selector('#queue-card[data-paused="false"]', timeout=5_000)
+        assert page.is_hidden("#queue-growth")
+        assert errors == []
+    finally:
+        staff.close()
+        anonymous.close()
