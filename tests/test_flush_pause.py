@@ -102,6 +102,16 @@ def test_pause__while_a_batch_is_claimed__that_batch_is_stored_and_acked_then_th
     assert (state.total_batches, state.in_flight, state.queue_length) == (1, 0, msgbuffer_settings().BATCH_SIZE * 2)
 
 
+def test_pause__then_the_demo_reset__stays_paused(clean_redis):
+    queue(3)
+    buffer.flush_pause()
+
+    buffer.reset()
+
+    assert clean_redis.llen(buffer.PENDING) == 0
+    assert buffer.read_state().paused is True
+
+
 # ---------------------------------------------------------------------------
 # Who may pause
 # ---------------------------------------------------------------------------
