@@ -42,7 +42,7 @@ def flush_job() -> dict:
         close_old_connections()
     if not outcome.finished:
         request_flush_job()
-    return {"batches": outcome.batches, "stored": outcome.stored, "finished": outcome.finished}
+    return {"batches": outcome.batches, "stored": outcome.stored, "finished": outcome.finished, "paused": outcome.paused}
 
 
 # The job's name before it was renamed: RQ stores the function's dotted path in each job,

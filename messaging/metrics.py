@@ -42,6 +42,15 @@ class _ClusterCollector:
         yield rejected
         yield CounterMetricFamily("msgbuffer_messages_persisted", "Messages committed to the database", value=s["total_messages"])
         yield CounterMetricFamily("msgbuffer_batches", "Batches committed to the database", value=s["total_batches"])
+        causes = CounterMetricFamily(
+            "msgbuffer_batches_by_cause",
+            "Batches committed, by why they went when they did: full, timer (the oldest message was due), "
+            "recovered (after a lease expired)",
+            labels=["cause"],
+        )
+        for cause, count in s["batches_by_cause"].items():
+            causes.add_metric([cause], count)
+        yield causes
         yield CounterMetricFamily(
             "msgbuffer_messages_dead_lettered", "Messages moved to the dead-letter list", value=c.dead_lettered
         )
@@ -65,6 +74,9 @@ class _ClusterCollector:
         }
         for name, (documentation, key) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=s[key])
+        yield GaugeMetricFamily(
+            "msgbuffer_flush_paused", "1 while the flush is paused (POST /flush/pause)", value=int(s["paused"])
+        )
 
 
 def render_metrics(snapshot: dict, counters: MetricCounters) -> bytes:

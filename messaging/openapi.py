@@ -192,6 +192,29 @@ def openapi_document() -> dict:
                     "responses": {"200": {"description": "counts"}, **refused_operate},
                 }
             },
+            "/flush/pause": {
+                "post": {
+                    "summary": "Stop claiming batches (an `operate` key or a staff session, never anonymous); ingest goes "
+                    "on accepting up to MSGBUFFER_MAX_QUEUE, batches already claimed are stored",
+                    "security": operator,
+                    "responses": {
+                        "200": {"description": "{paused: true, changed: false if it already was}"},
+                        **refused_operate,
+                        "503": _error("queue_unavailable: the flush was not paused"),
+                    },
+                }
+            },
+            "/flush/resume": {
+                "post": {
+                    "summary": "Claim again and request a flush job for what waits (an `operate` key or a staff session)",
+                    "security": operator,
+                    "responses": {
+                        "200": {"description": "{paused: false, changed, flush_job_requested}"},
+                        **refused_operate,
+                        "503": _error("queue_unavailable: the flush may not have resumed"),
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus text format (anonymous only with MSGBUFFER_METRICS_PUBLIC, or keys not required)",

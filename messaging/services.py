@@ -1,4 +1,5 @@
-"""Write-side services: accepting messages onto the buffer, simulating traffic, resetting.
+"""Write-side services: accepting messages onto the buffer, simulating traffic, pausing and
+resuming the flush, resetting.
 
 Views and the ASGI ingest path call these; they never touch Redis or the ORM themselves.
 An outage comes out of here as outages.QueueUnavailable or DatabaseUnavailable (named
@@ -28,6 +29,8 @@ __all__ = [
     "RateLimited",
     "accepted_ids",
     "buffer_reset",
+    "flush_pause",
+    "flush_resume",
     "messages_accept",
     "traffic_simulate",
 ]
@@ -151,3 +154,23 @@ def buffer_reset() -> dict:
     buffer.reset()
     deleted = Message.objects.all()._raw_delete(Message.objects.db)  # one DELETE statement, no per-row signals
     return {"deleted_rows": deleted, "dropped_queued": state.queue_length, "dropped_dead_letters": state.dead_letters}
+
+
+@outages.translated(consequence="the flush was not paused")
+def flush_pause() -> dict:
+    """POST /flush/pause: claim nothing more; ingest goes on accepting up to MAX_QUEUE.
+    Batches already claimed are stored and acked by the jobs that hold them."""
+    changed = buffer.flush_pause()
+    log.warning("flush paused by an operator" if changed else "flush pause asked again: already paused")
+    return {"paused": True, "changed": changed}
+
+
+@outages.translated(consequence="the flush may not have resumed; retry")
+def flush_resume() -> dict:
+    """POST /flush/resume: claim again, and request a flush job for what waits (the paused
+    jobs ended and push.lua asked for none meanwhile: without one nothing would move until
+    an idle worker's next look, IDLE_CHECK_EVERY seconds)."""
+    changed = buffer.flush_resume()
+    requested = jobs.request_flush_job_if_unattended()
+    log.warning("flush resumed by an operator" if changed else "flush resume asked while not paused")
+    return {"paused": False, "changed": changed, "flush_job_requested": requested}

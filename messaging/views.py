@@ -229,6 +229,7 @@ def queue_status_answer(request: HttpRequest) -> JsonResponse:
         "batches_ready",
         "last_batch",
         "workers",
+        "paused",
     )
     return JsonResponse({key: s[key] for key in keys} | {"oldest_message_age_s": s["oldest_message_age_s"]})
 

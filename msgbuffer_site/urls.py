@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from messaging import views
+from messaging import flush_control_views, views
 
 urlpatterns = [
     path("", include("dashboard.urls")),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("simulate", views.simulate_traffic, name="simulate"),
     path("reset", views.reset, name="reset"),
+    path("flush/pause", flush_control_views.flush_pause, name="flush-pause"),
+    path("flush/resume", flush_control_views.flush_resume, name="flush-resume"),
     path("openapi.json", views.openapi_json, name="openapi-json"),
     path("docs", views.api_docs, name="api-docs"),
     path("admin/rq/", include("django_rq.urls")),

@@ -335,11 +335,14 @@ async def test_openapi__security_schemes_and_refusals_on_each_guarded_route(api)
         ("/messages/bulk", "post"),
         ("/simulate", "post"),
         ("/reset", "delete"),
+        ("/flush/pause", "post"),
+        ("/flush/resume", "post"),
     ]
     for path, method in guarded:
         operation = paths[path][method]
         assert {"401", "403"} <= set(operation["responses"]), (path, method)
         assert {"bearerKey": []} in operation["security"], (path, method)
     assert {"metricsToken": []} in paths["/metrics"]["get"]["security"]
-    assert {} not in paths["/reset"]["delete"]["security"]  # never anonymous
+    for never_anonymous in ("/reset", "/flush/pause", "/flush/resume"):
+        assert {} not in next(iter(paths[never_anonymous].values()))["security"], never_anonymous
     assert "429" in paths["/simulate"]["post"]["responses"]

@@ -9,7 +9,7 @@ talks to Redis about the buffer. By concern:
   message_format.py  the queued message's JSON fields (written by ingest, read by flush jobs)
   scripts.py         the one loader of lua/*.lua, one script per state change
   queue.py           push, claim, ack, requeue
-  coordination.py    flush-job requests, activity and worker heartbeats
+  coordination.py    flush-job requests, activity, pause and worker heartbeats
   readings.py        the stats reading, /metrics counters, the events channel
   histograms.py      the /metrics histograms' buckets and what one batch adds
   dead_letters.py    dead letters, and the demo's reset
@@ -20,6 +20,9 @@ from .coordination import (
     flush_job_alive,
     flush_job_may_finish,
     flush_job_started,
+    flush_pause,
+    flush_paused,
+    flush_resume,
     flush_work_unattended,
     mark_flush_job_requested,
     next_lease_deadline,
@@ -32,11 +35,13 @@ from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_req
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
 from .keys import (
     ACCEPTED_TOTAL,
+    BATCHES_BY_CAUSE,
     CLAIM_PREFIX,
     CURRENT_RPS,
     DEAD_LETTERS,
     EVENTS,
     FLUSH_ACTIVE,
+    FLUSH_PAUSED,
     FLUSH_QUEUED,
     IDEMPOTENCY_PREFIX,
     IN_FLIGHT,
@@ -45,6 +50,7 @@ from .keys import (
     PENDING,
     QUEUED_IDS,
     RATE_PREFIX,
+    RECOVERED_WAITING,
     REJECTED_TOTAL,
     TOTAL_BATCHES,
     TOTAL_MESSAGES,
@@ -52,8 +58,9 @@ from .keys import (
     WORKERS,
 )
 from .message_format import QueuedMessage, accepted_at, queued_payload
-from .queue import Claim, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
+from .queue import Claim, FlushPaused, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
 from .readings import (
+    BATCH_CAUSES,
     BufferState,
     MetricCounters,
     count_flush_error,
@@ -73,11 +80,13 @@ __all__ = [
     "sync_client",
     # keys
     "ACCEPTED_TOTAL",
+    "BATCHES_BY_CAUSE",
     "CLAIM_PREFIX",
     "CURRENT_RPS",
     "DEAD_LETTERS",
     "EVENTS",
     "FLUSH_ACTIVE",
+    "FLUSH_PAUSED",
     "FLUSH_QUEUED",
     "IDEMPOTENCY_PREFIX",
     "IN_FLIGHT",
@@ -86,6 +95,7 @@ __all__ = [
     "PENDING",
     "QUEUED_IDS",
     "RATE_PREFIX",
+    "RECOVERED_WAITING",
     "REJECTED_TOTAL",
     "TOTAL_BATCHES",
     "TOTAL_MESSAGES",
@@ -97,6 +107,7 @@ __all__ = [
     "queued_payload",
     # queue
     "Claim",
+    "FlushPaused",
     "PushResult",
     "ack",
     "claim",
@@ -110,6 +121,9 @@ __all__ = [
     "flush_job_alive",
     "flush_job_may_finish",
     "flush_job_started",
+    "flush_pause",
+    "flush_paused",
+    "flush_resume",
     "flush_work_unattended",
     "mark_flush_job_requested",
     "next_lease_deadline",
@@ -118,6 +132,7 @@ __all__ = [
     "worker_gone",
     "worker_heartbeat",
     # readings
+    "BATCH_CAUSES",
     "BufferState",
     "MetricCounters",
     "count_flush_error",

@@ -10,10 +10,12 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:leases            zset batch_id -> lease deadline (ms); a claimed batch
   msgbuffer:claim:<batch_id>  list, the payloads of one claimed batch, oldest first
   msgbuffer:in_flight         int, messages claimed and not yet settled
+  msgbuffer:recovered_waiting int, messages put back after a lease expired, not yet claimed again
   msgbuffer:dead_letters      list of JSON {id, payload, reason, failed_at, batch_id}
   msgbuffer:idem:<key>        the first answer to an Idempotency-Key (24 h)
   msgbuffer:flush:queued      set while a flush job waits in RQ (so ingest asks once)
   msgbuffer:flush:active      refreshed while a flush job runs
+  msgbuffer:flush:paused      set while an operator has paused the flush (claim.lua claims nothing)
   msgbuffer:wakeup            token list; a lingering flush job blocks on it
   msgbuffer:persisted_per_second  hash unix second -> messages (for current_rps)
   msgbuffer:latency_ms        list, recent accepted->committed latencies (ms)
@@ -24,6 +26,7 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:metrics:rejected  hash reason -> requests refused (for /metrics)
   msgbuffer:metrics:dead_lettered  int, messages ever dead-lettered
   msgbuffer:metrics:flush_errors   hash kind -> flush attempts that failed
+  msgbuffer:metrics:batches_by_cause  hash full/timer/recovered -> batches committed
   msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
   msgbuffer:metrics:latency_ms     hash bucket/sum/count -> accepted->committed latency
   msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
@@ -42,10 +45,12 @@ QUEUED_IDS = "msgbuffer:queued_ids"
 LEASES = "msgbuffer:leases"
 CLAIM_PREFIX = "msgbuffer:claim:"
 IN_FLIGHT = "msgbuffer:in_flight"
+RECOVERED_WAITING = "msgbuffer:recovered_waiting"
 DEAD_LETTERS = "msgbuffer:dead_letters"
 IDEMPOTENCY_PREFIX = "msgbuffer:idem:"
 FLUSH_QUEUED = "msgbuffer:flush:queued"
 FLUSH_ACTIVE = "msgbuffer:flush:active"
+FLUSH_PAUSED = "msgbuffer:flush:paused"
 WAKEUP = "msgbuffer:wakeup"
 PERSISTED_PER_SECOND = "msgbuffer:persisted_per_second"
 LATENCY_MS = "msgbuffer:latency_ms"
@@ -56,6 +61,7 @@ ACCEPTED_TOTAL = "msgbuffer:metrics:accepted"
 REJECTED_TOTAL = "msgbuffer:metrics:rejected"
 DEAD_LETTERED_TOTAL = "msgbuffer:metrics:dead_lettered"
 FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
+BATCHES_BY_CAUSE = "msgbuffer:metrics:batches_by_cause"
 BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"
 LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
 # Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,

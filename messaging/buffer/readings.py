@@ -27,6 +27,8 @@ class BufferState:
     last_batch: dict
     workers: int
     oldest_payload: bytes | None
+    paused: bool  # an operator paused the flush (POST /flush/pause)
+    batches_by_cause: dict[str, int]  # BATCH_CAUSES -> batches committed
 
 
 _STATE_KEYS = [
@@ -40,11 +42,16 @@ _STATE_KEYS = [
     keys.LATENCY_MS,
     keys.LAST_BATCH,
     keys.WORKERS,
+    keys.FLUSH_PAUSED,
+    keys.BATCHES_BY_CAUSE,
 ]
+
+# Why a committed batch was flushed when it was (claim.lua decides, ack.lua counts).
+BATCH_CAUSES = ("full", "timer", "recovered")
 
 
 def _state_from(results) -> BufferState:
-    length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest = results
+    length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest, paused, by_cause = results
     pairs = iter(last_batch)  # HGETALL comes out of a script as a flat list
     return BufferState(
         queue_length=int(length),
@@ -58,6 +65,8 @@ def _state_from(results) -> BufferState:
         last_batch={text(k): text(v) for k, v in zip(pairs, pairs)},
         workers=int(workers),
         oldest_payload=oldest or None,
+        paused=bool(paused),
+        batches_by_cause={cause: int(count or 0) for cause, count in zip(BATCH_CAUSES, by_cause, strict=True)},
     )
 
 

@@ -1,9 +1,10 @@
 -- Settle a committed batch: drop its claim and move every counter, atomically.
 -- KEYS: leases, claim, queued_ids, total_messages, total_batches, current_rps, last_batch,
 --       latency_ms, dead_letters, in_flight, persisted_per_second, batch_size_histogram,
---       latency_histogram, dead_lettered_total, events_channel
+--       latency_histogram, dead_lettered_total, events_channel, batches_by_cause
 -- ARGV: batch_id, stored, rps_window_s, latency_cap, completed_at, n_ids, n_latencies,
---       n_dead, n_size_fields, n_latency_fields, event ('' for none), ids..., latencies...,
+--       n_dead, n_size_fields, n_latency_fields, event ('' for none), cause (claim.lua's:
+--       full, timer or recovered), ids..., latencies...,
 --       dead letters...,
 --       (field, increment) pairs for the batch-size histogram, then for the latency one
 -- Returns 1, or 0 when the lease was lost: the batch was recovered and requeued, and the
@@ -15,7 +16,7 @@ redis.call('DEL', KEYS[2])
 local stored = tonumber(ARGV[2])
 local n_ids, n_lat, n_dead = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local n_size_fields, n_latency_fields = tonumber(ARGV[9]), tonumber(ARGV[10])
-local first = 12
+local first = 13
 if n_ids > 0 then redis.call('HDEL', KEYS[3], unpack(ARGV, first, first + n_ids - 1)) end
 first = first + n_ids
 if n_lat > 0 then
@@ -40,6 +41,7 @@ end
 if stored > 0 then
   redis.call('INCRBY', KEYS[4], stored)
   redis.call('INCR', KEYS[5])
+  redis.call('HINCRBY', KEYS[16], ARGV[12], 1)  -- with total_batches, so the causes add up to it
   redis.call('HSET', KEYS[7], 'batch_id', ARGV[1], 'size', stored, 'completed_at', ARGV[5])
   -- current_rps: persisted messages per second over the window, from per-second buckets
   -- that every worker adds to, so it stays right with several workers.

@@ -4,6 +4,7 @@
 import { poll, postJSON } from "./api.js";
 import { ThroughputChart } from "./chart.js";
 import { Feed } from "./feed.js";
+import { FlushControl } from "./flush_control.js";
 import { Gauge } from "./gauge.js";
 import { animateTo, format, setText } from "./numbers.js";
 import { StatsSocket } from "./socket.js";
@@ -17,6 +18,7 @@ const chart = new ThroughputChart($("throughput-chart"), [...document.querySelec
 });
 const gauge = new Gauge($("throughput-gauge"), $("gauge-value"), $("gauge-max"));
 const feed = new Feed($("feed"), $("feed-empty"), { size: config.feedSize });
+const flushControl = new FlushControl($("flush-control"), $("queue-card"), $("queue-growth"));
 setText($("chart-window"), config.chartSeconds);
 
 // ------------------------------------------------------------------ /ws/stats
@@ -25,8 +27,11 @@ function showStats(s) {
   animateTo($("queue-depth"), s.queue_depth);
   setText($("queue-length"), s.queue_length);
   setText($("in-flight"), s.in_flight);
+  flushControl.show(s);
   animateTo($("throughput"), s.current_rps);
   animateTo($("total-batches"), s.total_batches);
+  const causes = s.batches_by_cause;
+  if (causes) setText($("batch-causes"), `full ${format(causes.full)} · timer ${format(causes.timer)} · recovered ${format(causes.recovered)}`);
   animateTo($("avg-batch-size"), s.avg_batch_size);
   animateTo($("p95-latency"), s.p95_latency_ms);
   setText($("p50-latency"), s.p50_latency_ms ?? 0);
