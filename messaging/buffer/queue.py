@@ -19,6 +19,7 @@ from .connection import async_client, sync_client
 from .coordination import FLUSH_QUEUED_TTL_MS
 from .dead_letters import dead_letter_records
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, histogram_increments
+from .history import batch_p95
 from .scripts import script
 
 
@@ -160,6 +161,7 @@ def ack(
         len(batch_size_histogram),
         len(latency_histogram),
         event or b"",
+        f"{batch_p95(latencies_ms):.1f}" if conf.HISTORY else "",
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -183,6 +185,11 @@ def ack(
         keys.LATENCY_HISTOGRAM,
         keys.DEAD_LETTERED_TOTAL,
         keys.EVENTS,
+        keys.HISTORY_SECONDS,
+        keys.HISTORY_MINUTES,
+        keys.HISTORY_ACCEPTED_SEEN,
+        keys.ACCEPTED_TOTAL,
+        keys.PENDING,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 
