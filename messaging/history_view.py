@@ -37,6 +37,7 @@ def stats_history_answer(request: HttpRequest) -> JsonResponse:
         resolution_s=history.resolution_s,
         start=history.start,
         end=history.end,
+        now=history.now,
         points=[
             HistoryPoint(
                 t=b.start,

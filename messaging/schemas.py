@@ -113,4 +113,5 @@ class HistoryOut(BaseModel):
     resolution_s: int = Field(description="1 for 1m and 1h, 60 for 24h and 7d")
     start: int = Field(description="the range's first bucket's start, unix seconds (Redis's clock)")
     end: int = Field(description="the end of the current bucket, unix seconds")
+    now: int = Field(description="when it was read, unix seconds: the current bucket is still filling")
     points: list[HistoryPoint]

@@ -90,6 +90,7 @@ async def test_stats_history__default_range__an_hour_of_seconds(api):
     assert answer.status_code == 200
     body = answer.json()
     assert (body["range"], body["resolution_s"], body["end"] - body["start"]) == ("1h", 1, 3600)
+    assert body["end"] - 1 == body["now"]
     assert totals(body["points"], "persisted") == 6
     assert set(body["points"][0]) == {"t", "persisted", "accepted", "batches", "queue_length", "p95_latency_ms"}
 

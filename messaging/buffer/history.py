@@ -52,6 +52,7 @@ class History:
     resolution_s: int
     start: int  # the first bucket's start (unix seconds); buckets with no batch are absent
     end: int  # the end of the current bucket
+    now: int  # Redis's clock when read: the current bucket holds now - (end - resolution) + 1 s so far
     buckets: list[Bucket]
 
 
@@ -77,4 +78,4 @@ def read_history(range_name: str) -> History:
     start = end - count * ring.resolution_s
     buckets = [_bucket(value) for value in values if value]
     # A slot still holding an older lap of the ring is not part of this range.
-    return History(ring.resolution_s, start, end, [b for b in buckets if b.start >= start])
+    return History(ring.resolution_s, start, end, now, [b for b in buckets if b.start >= start])
