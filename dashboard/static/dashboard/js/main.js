@@ -82,11 +82,13 @@ new StatsSocket(`${scheme}//${location.host}/ws/stats`, {
 
 // ------------------------------------------------------------------ the chart's history
 // Drawn from GET /stats/history, kept by the server: the chart starts filled and survives
-// reloads and web restarts. Each range is polled as often as its buckets change.
+// reloads and web restarts. The last minute is polled with /health and /messages (one
+// more request per tab each pollInterval, which each web process's read cache absorbs);
+// the longer ranges, whose drawing moves more slowly, less often.
 const MINUTE_AVERAGES = "per second, minute averages";
 const RANGES = {
-  "1m": { everyMs: 1000, unit: "per second", over: "last minute", axis: ["−60 s", "−30 s", "now"] },
-  "1h": { everyMs: 5000, unit: "per second", over: "last hour", axis: ["−60 min", "−30 min", "now"] },
+  "1m": { everyMs: config.pollInterval * 1000, unit: "per second", over: "last minute", axis: ["−60 s", "−30 s", "now"] },
+  "1h": { everyMs: 10000, unit: "per second", over: "last hour", axis: ["−60 min", "−30 min", "now"] },
   "24h": { everyMs: 60000, unit: MINUTE_AVERAGES, over: "last 24 hours", axis: ["−24 h", "−12 h", "now"] },
   "7d": { everyMs: 60000, unit: MINUTE_AVERAGES, over: "last 7 days", axis: ["−7 d", "−3.5 d", "now"] },
 };
