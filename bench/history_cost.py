@@ -47,13 +47,14 @@ def _load() -> str:
 
 def memory() -> dict:
     env.django_setup()
-    from messaging.buffer import history, sync_client
+    from messaging.buffer import HISTORY_RANGES, read_history, sync_client
 
+    seconds_ring, minutes_ring = HISTORY_RANGES["1h"][0], HISTORY_RANGES["7d"][0]
     client = sync_client()
     client.flushdb()
     before = client.info("memory")["used_memory"]
     now = int(client.time()[0])
-    for ring, value in ((history.SECONDS, SECOND_VALUE), (history.MINUTES, MINUTE_VALUE)):
+    for ring, value in ((seconds_ring, SECOND_VALUE), (minutes_ring, MINUTE_VALUE)):
         last = now - now % ring.resolution_s
         pipe = client.pipeline(transaction=False)
         for i in range(ring.slots):
@@ -61,12 +62,12 @@ def memory() -> dict:
             pipe.hset(ring.key, (t // ring.resolution_s) % ring.slots, value.format(t=t))
         pipe.execute()
     after = client.info("memory")["used_memory"]
-    seconds = client.memory_usage(history.SECONDS.key, samples=0)
-    minutes = client.memory_usage(history.MINUTES.key, samples=0)
-    read = {name: len(history.read_history(name).buckets) for name in history.RANGES}
+    seconds = client.memory_usage(seconds_ring.key, samples=0)
+    minutes = client.memory_usage(minutes_ring.key, samples=0)
+    read = {name: len(read_history(name).buckets) for name in HISTORY_RANGES}
     client.flushdb()
     return {
-        "slots": (history.SECONDS.slots, history.MINUTES.slots),
+        "slots": (seconds_ring.slots, minutes_ring.slots),
         "seconds_ring_kib": seconds / 1024,
         "minutes_ring_kib": minutes / 1024,
         "total_kib": (seconds + minutes) / 1024,
