@@ -69,6 +69,22 @@ def test_history__a_slot_from_an_older_lap__is_overwritten_not_added_to(clean_re
     assert (bucket.persisted, bucket.batches) == (2, 1)  # not 999 + 2: the old lap was replaced
 
 
+def test_history__first_look_on_an_old_install__counts_only_what_it_can_account_for(clean_redis):
+    clean_redis.set(buffer.ACCEPTED_TOTAL, 1_000_000)  # accepted before history existed
+    settle(3)
+    push_many(2)
+    settle(1)  # stores 3 (the 2 waiting and its own)
+
+    assert totals(buffer.read_history("1m").buckets, "accepted") == 6  # not a million in one bucket
+
+
+def test_history__demo_reset__history_goes_with_everything_else(clean_redis):
+    settle(2)
+    buffer.reset()
+
+    assert all(buffer.read_history(range_name).buckets == [] for range_name in buffer.HISTORY_RANGES)
+
+
 def test_history__switched_off__nothing_is_written(clean_redis):
     with override_settings(MSGBUFFER={**settings.MSGBUFFER, "HISTORY": False}):
         settle(4)
