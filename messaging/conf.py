@@ -61,6 +61,7 @@ class MsgbufferSettings:
     )  # seconds; past the limit the address gets 429 until its window ends (auth_throttle.py)
     READ_CACHE_SECONDS: float = env(0.5)  # a web process reuses its answer to a polled read this long (polled_reads.py)
     STATUS_LOG_INTERVAL: float = env(60.0)  # seconds between two status lines of a worker (status_line.py); 0: none
+    HISTORY: bool = env(True)  # flush jobs keep throughput history for GET /stats/history (buffer/history.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
 
 

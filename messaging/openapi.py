@@ -10,7 +10,7 @@ from functools import cache
 from django.conf import settings
 from pydantic.json_schema import models_json_schema
 
-from .schemas import BulkIn, MessageIn, MessageListQuery, MessageOut, SimulateIn
+from .schemas import BulkIn, HistoryOut, HistoryQuery, MessageIn, MessageListQuery, MessageOut, SimulateIn
 
 _REF = "#/components/schemas/{model}"
 
@@ -53,15 +53,16 @@ _ERRORS = {
 }
 
 
-def _query_parameters() -> list[dict]:
-    schema = MessageListQuery.model_json_schema()
+def _query_parameters(model=MessageListQuery) -> list[dict]:
+    schema = model.model_json_schema()
     return [{"name": name, "in": "query", "required": False, "schema": prop} for name, prop in schema["properties"].items()]
 
 
 @cache
 def openapi_document() -> dict:
     _, definitions = models_json_schema(
-        [(m, "validation") for m in (MessageIn, BulkIn, SimulateIn)] + [(MessageOut, "serialization")],
+        [(m, "validation") for m in (MessageIn, BulkIn, SimulateIn)]
+        + [(MessageOut, "serialization"), (HistoryOut, "serialization")],
         ref_template=_REF,
     )
     schemas = definitions["$defs"]
@@ -169,6 +170,19 @@ def openapi_document() -> dict:
                     "summary": "Queue, in-flight, dead letters, batch progress, last batch",
                     "security": reader,
                     "responses": {"200": {"description": "status"}, **refused_read, "503": _error("queue_unavailable")},
+                }
+            },
+            "/stats/history": {
+                "get": {
+                    "summary": "Throughput history: per second for 1m and 1h, per minute for 24h and 7d (kept 7 days)",
+                    "security": reader,
+                    "parameters": _query_parameters(HistoryQuery),
+                    "responses": {
+                        "200": {"description": "the range's buckets, oldest first", **_json("HistoryOut")},
+                        **refused_read,
+                        "422": _error("validation_error: a range other than 1m, 1h, 24h or 7d"),
+                        "503": _error("queue_unavailable"),
+                    },
                 }
             },
             "/simulate": {

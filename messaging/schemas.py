@@ -8,7 +8,7 @@ lone surrogate (PostgreSQL can store neither). Unknown fields are ignored.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -81,3 +81,37 @@ class MessageListQuery(BaseModel):
     channel_id: Annotated[int, Field(ge=1, le=MAX_BIGINT)] | None = None
     user_id: Annotated[int, Field(ge=1, le=MAX_BIGINT)] | None = None
     before: UUID | None = None
+
+
+class HistoryQuery(BaseModel):
+    """GET /stats/history query string."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    range: Literal["1m", "1h", "24h", "7d"] = "1h"
+
+
+class HistoryPoint(BaseModel):
+    """One bucket of throughput history: a second (1m, 1h) or a minute (24h, 7d)."""
+
+    t: int = Field(description="the bucket's start, unix seconds")
+    persisted: int = Field(description="messages stored in the bucket")
+    accepted: int = Field(
+        description="messages accepted since the batch before: counted as each batch settles, so what arrives "
+        "while no batch settles is counted in the next bucket that has one"
+    )
+    batches: int = Field(description="batches settled in the bucket")
+    queue_length: int = Field(description="messages waiting when the bucket's last batch settled")
+    p95_latency_ms: float = Field(description="the worst p95 accepted->stored latency of the bucket's batches")
+
+
+class HistoryOut(BaseModel):
+    """GET /stats/history: the buckets of one range, oldest first. A bucket in which no
+    batch settled is absent: nothing was stored in it."""
+
+    range: Literal["1m", "1h", "24h", "7d"]
+    resolution_s: int = Field(description="1 for 1m and 1h, 60 for 24h and 7d")
+    start: int = Field(description="the range's first bucket's start, unix seconds (Redis's clock)")
+    end: int = Field(description="the end of the current bucket, unix seconds")
+    now: int = Field(description="when it was read, unix seconds: the current bucket is still filling")
+    points: list[HistoryPoint]

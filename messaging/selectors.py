@@ -80,6 +80,12 @@ def queue_stats() -> dict:
 
 
 @outages.translated()
+def throughput_history(range_name: str) -> buffer.History:
+    """Throughput history (buffer/history.py), for /stats/history."""
+    return buffer.read_history(range_name)
+
+
+@outages.translated()
 def metrics_page() -> bytes:
     """The /metrics exposition (metrics.py)."""
     return metrics_exposition()

@@ -12,6 +12,7 @@ talks to Redis about the buffer. By concern:
   coordination.py    flush-job requests, activity, pause and worker heartbeats
   readings.py        the stats reading, /metrics counters, the events channel
   histograms.py      the /metrics histograms' buckets and what one batch adds
+  history.py         throughput history (written by ack.lua), read for GET /stats/history
   dead_letters.py    dead letters, and the demo's reset
 """
 
@@ -33,6 +34,8 @@ from .coordination import (
 )
 from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_requeue, reset
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
+from .history import RANGES as HISTORY_RANGES
+from .history import Bucket, History, read_history
 from .keys import (
     ACCEPTED_TOTAL,
     BATCHES_BY_CAUSE,
@@ -142,6 +145,11 @@ __all__ = [
     "read_metric_counters",
     "read_state",
     "read_state_async",
+    # history
+    "Bucket",
+    "HISTORY_RANGES",
+    "History",
+    "read_history",
     # histograms
     "BATCH_SIZE_BUCKETS",
     "LATENCY_MS_BUCKETS",

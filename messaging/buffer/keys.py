@@ -29,6 +29,10 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:metrics:batches_by_cause  hash full/timer/recovered -> batches committed
   msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
   msgbuffer:metrics:latency_ms     hash bucket/sum/count -> accepted->committed latency
+  msgbuffer:history:1s        hash slot -> "t persisted batches queue p95 accepted", a ring of
+                              3600 one-second buckets (slot = t mod 3600): the last hour
+  msgbuffer:history:1m        the same at one minute, 10,080 slots: the last 7 days
+  msgbuffer:history:accepted_seen  int, msgbuffer:metrics:accepted when history last looked
   msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
 """
 
@@ -64,6 +68,9 @@ FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
 BATCHES_BY_CAUSE = "msgbuffer:metrics:batches_by_cause"
 BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"
 LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
+HISTORY_SECONDS = "msgbuffer:history:1s"
+HISTORY_MINUTES = "msgbuffer:history:1m"
+HISTORY_ACCEPTED_SEEN = "msgbuffer:history:accepted_seen"
 # Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
 # not per database, so the name carries the database number: two msgbuffers sharing one
 # Redis server on different databases (staging and production, parallel test runs) must

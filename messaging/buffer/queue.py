@@ -19,6 +19,7 @@ from .connection import async_client, bounded, sync_client
 from .coordination import FLUSH_QUEUED_TTL_MS
 from .dead_letters import dead_letter_records
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, histogram_increments
+from .history import batch_p95
 from .scripts import script
 
 
@@ -183,6 +184,7 @@ def ack(
         len(latency_histogram),
         event or b"",
         cause,
+        f"{batch_p95(latencies_ms):.1f}" if conf.HISTORY else "",
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -207,6 +209,11 @@ def ack(
         keys.DEAD_LETTERED_TOTAL,
         keys.EVENTS,
         keys.BATCHES_BY_CAUSE,
+        keys.HISTORY_SECONDS,
+        keys.HISTORY_MINUTES,
+        keys.HISTORY_ACCEPTED_SEEN,
+        keys.ACCEPTED_TOTAL,
+        keys.PENDING,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 

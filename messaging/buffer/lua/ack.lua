@@ -1,10 +1,12 @@
 -- Settle a committed batch: drop its claim and move every counter, atomically.
 -- KEYS: leases, claim, queued_ids, total_messages, total_batches, current_rps, last_batch,
 --       latency_ms, dead_letters, in_flight, persisted_per_second, batch_size_histogram,
---       latency_histogram, dead_lettered_total, events_channel, batches_by_cause
+--       latency_histogram, dead_lettered_total, events_channel, batches_by_cause,
+--       history_seconds, history_minutes, history_accepted_seen, accepted_total, pending
 -- ARGV: batch_id, stored, rps_window_s, latency_cap, completed_at, n_ids, n_latencies,
 --       n_dead, n_size_fields, n_latency_fields, event ('' for none), cause (claim.lua's:
---       full, timer or recovered), ids..., latencies...,
+--       full, timer or recovered), history ('' for off, else the batch's p95 latency in
+--       ms), ids..., latencies...,
 --       dead letters...,
 --       (field, increment) pairs for the batch-size histogram, then for the latency one
 -- Returns 1, or 0 when the lease was lost: the batch was recovered and requeued, and the
@@ -16,7 +18,7 @@ redis.call('DEL', KEYS[2])
 local stored = tonumber(ARGV[2])
 local n_ids, n_lat, n_dead = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local n_size_fields, n_latency_fields = tonumber(ARGV[9]), tonumber(ARGV[10])
-local first = 13
+local first = 14
 if n_ids > 0 then redis.call('HDEL', KEYS[3], unpack(ARGV, first, first + n_ids - 1)) end
 first = first + n_ids
 if n_lat > 0 then
@@ -58,6 +60,34 @@ if stored > 0 then
     end
   end
   redis.call('SET', KEYS[6], string.format('%.2f', total / window), 'EX', window)
+  if ARGV[13] ~= '' then
+    -- Throughput history (messaging/buffer/history.py): this batch goes into the current
+    -- second's and minute's buckets, with the messages accepted since history last
+    -- looked (read from ingest's own counter, so ingest pays nothing) and the queue
+    -- length now. Two fixed rings: memory is bounded by their slot counts, no TTL needed.
+    local queue = redis.call('LLEN', KEYS[21])
+    local accepted_now = tonumber(redis.call('GET', KEYS[20]) or '0')
+    -- The first look (a new install, or history just switched on): count what this batch
+    -- stored and what waits, not every message ever accepted in one bucket.
+    local seen = tonumber(redis.call('GETSET', KEYS[19], accepted_now) or math.max(accepted_now - stored - queue, 0))
+    local accepted = accepted_now - seen
+    if accepted < 0 then accepted = accepted_now end  -- the counter was reset
+    local p95 = tonumber(ARGV[13])
+    for _, ring in ipairs({{KEYS[17], 1, 3600}, {KEYS[18], 60, 10080}}) do
+      local stamp = second - second % ring[2]
+      local slot = (stamp / ring[2]) % ring[3]
+      local persisted, batches, worst, taken = stored, 1, p95, accepted
+      local old = redis.call('HGET', ring[1], slot)
+      if old then
+        local t, p, b, w, a = string.match(old, '^(%d+) (%d+) (%d+) %d+ ([%d.]+) (%d+)$')
+        if tonumber(t) == stamp then  -- else the slot holds an older lap of the ring
+          persisted, batches = persisted + tonumber(p), batches + tonumber(b)
+          worst, taken = math.max(worst, tonumber(w)), taken + tonumber(a)
+        end
+      end
+      redis.call('HSET', ring[1], slot, string.format('%d %d %d %d %.1f %d', stamp, persisted, batches, queue, worst, taken))
+    end
+  end
 end
 if ARGV[11] ~= '' then redis.call('PUBLISH', KEYS[15], ARGV[11]) end
 return 1

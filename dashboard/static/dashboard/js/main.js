@@ -13,13 +13,10 @@ const config = JSON.parse(document.getElementById("dashboard-config").textConten
 const $ = (id) => document.getElementById(id);
 const clock = (date) => date.toLocaleTimeString("en-GB", { hour12: false });
 
-const chart = new ThroughputChart($("throughput-chart"), [...document.querySelectorAll(".chart-axis [data-tick]")], {
-  capacity: Math.max(2, Math.round(config.chartSeconds / config.statsInterval)),
-});
+const chart = new ThroughputChart($("throughput-chart"), [...document.querySelectorAll(".chart-axis [data-tick]")]);
 const gauge = new Gauge($("throughput-gauge"), $("gauge-value"), $("gauge-max"));
 const feed = new Feed($("feed"), $("feed-empty"), { size: config.feedSize });
 const flushControl = new FlushControl($("flush-control"), $("queue-card"), $("queue-growth"));
-setText($("chart-window"), config.chartSeconds);
 
 // ------------------------------------------------------------------ /ws/stats
 function showStats(s) {
@@ -40,7 +37,6 @@ function showStats(s) {
   animateTo($("dead-letters"), s.dead_letters);
   $("dead-letters-card").dataset.state = s.dead_letters > 0 ? "bad" : "ok";
 
-  chart.push(s.current_rps);
   gauge.update(s.current_rps, chart.max);
 
   animateTo($("batch-progress"), s.batch_progress);
@@ -88,6 +84,52 @@ new StatsSocket(`${scheme}//${location.host}/ws/stats`, {
     else if (message.type === "batch_persisted") showBatch(message);
   },
 }).connect();
+
+// ------------------------------------------------------------------ the chart's history
+// Drawn from GET /stats/history, kept by the server: the chart starts filled and survives
+// reloads and web restarts. The last minute is polled with /health and /messages (one
+// more request per tab each pollInterval, which each web process's read cache absorbs);
+// the longer ranges, whose drawing moves more slowly, less often.
+const MINUTE_AVERAGES = "per second, minute averages";
+const RANGES = {
+  "1m": { everyMs: config.pollInterval * 1000, unit: "per second", over: "last minute", axis: ["−60 s", "−30 s", "now"] },
+  "1h": { everyMs: 10000, unit: "per second", over: "last hour", axis: ["−60 min", "−30 min", "now"] },
+  "24h": { everyMs: 60000, unit: MINUTE_AVERAGES, over: "last 24 hours", axis: ["−24 h", "−12 h", "now"] },
+  "7d": { everyMs: 60000, unit: MINUTE_AVERAGES, over: "last 7 days", axis: ["−7 d", "−3.5 d", "now"] },
+};
+const RANGE_STORE = "msgbuffer.chartRange";
+let stopHistory = () => {};
+
+function showRange(name) {
+  const range = RANGES[name];
+  for (const button of $("chart-range").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === name));
+  }
+  setText($("chart-hint"), `messages persisted ${range.unit} · ${range.over}`);
+  [...$("chart-xaxis").children].forEach((label, i) => (label.textContent = range.axis[i]));
+  $("throughput-chart").setAttribute("aria-label", `Throughput over the ${range.over}`);
+  try {
+    localStorage.setItem(RANGE_STORE, name);
+  } catch {
+    // storage refused (private mode): the choice lasts for this page only
+  }
+  stopHistory();
+  stopHistory = poll(`/stats/history?range=${name}`, range.everyMs, (status, body) => {
+    if (status === 200 && body && Array.isArray(body.points)) chart.show(body);
+  });
+}
+
+$("chart-range").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-range]");
+  if (button) showRange(button.dataset.range);
+});
+let storedRange = null;
+try {
+  storedRange = localStorage.getItem(RANGE_STORE);
+} catch {
+  // no storage: the default range
+}
+showRange(RANGES[storedRange] ? storedRange : "1m");
 
 // ------------------------------------------------------------------ polling
 function setPill(id, state, text) {
