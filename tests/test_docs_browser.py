@@ -147,6 +147,9 @@ def test_docs__keys_required__authorize_sends_the_key_and_a_staff_sessions_write
     staff = browser.new_context(viewport=VIEWPORT)
     staff.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": staff_session, "url": base}])
     docs = DocsPage(staff, base)
+    without_token = "fetch('/simulate', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'})"
+    assert docs.page.evaluate(f"{without_token}.then(response => response.status)") == 403  # the control
+    docs.errors.clear()  # Chromium logs the control's 403 as a console error
     assert docs.execute("operations", "simulateTraffic", body='{"count": 3}') == "202"
     assert docs.errors == [] and docs.foreign_requests() == [] and docs.csp_violations() == []
     staff.close()
