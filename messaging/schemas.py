@@ -47,6 +47,8 @@ def _whole_number(value: object) -> object:
     """A number written with a fraction or an exponent whose value is whole, as the exact
     int; anything else as it came, for strict int validation to judge (booleans, strings,
     617.5 are refused there)."""
+    if value.__class__ is int:  # nearly every id: at once (this runs for each id of a bulk)
+        return value
     if isinstance(value, LosslessFloat):
         value = value.as_decimal()
     elif isinstance(value, float):
