@@ -65,10 +65,16 @@ def _whole_number(value: object) -> object:
 # Before strict int validation: a JSON integer, however it is written.
 WholeNumber = BeforeValidator(_whole_number)
 PositiveBigInt = Annotated[int, Field(strict=True, ge=1, le=MAX_BIGINT), WholeNumber]
+# What strip_whitespace strips (pydantic-core trims Unicode's White_Space, as Rust's
+# str::trim does; Python's isspace adds U+001C..U+001F), spelled out so that the pattern
+# below means the same to every regex dialect.
+_STRIPPED = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 Content = Annotated[
     str,
     StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=CONTENT_MAX_CHARS),
     AfterValidator(_storable_text),
+    # In the schema: no NUL, and something left after the strip (else 422).
+    Field(json_schema_extra={"pattern": rf"^[^\u0000]*[^\u0000{_STRIPPED}][^\u0000]*$"}),
 ]
 
 

@@ -5,6 +5,8 @@ with schemathesis; these are the cases it found, kept."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -129,3 +131,14 @@ async def test_refusals__each_status_documented_for_its_route_with_the_error_bod
     assert responses[str(response.status_code)]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     body = response.json()
     assert {"error", "message"} <= set(body) and set(body) <= {"error", "message", "detail", "accepted"}
+
+
+@pytest.mark.parametrize("content", ["x", "  x  ", "\u3000", " \t\n", "a\x00b", "\x1c", "\u2028x\u2029", "\U0001f600"], ids=repr)
+async def test_content__schema_pattern_and_the_server_agree(api, clean_redis, content):
+    """content's pattern states what validation refuses beyond the lengths: a NUL, or
+    nothing left once stripped (found by make fuzz: a schema-valid NUL refused)."""
+    pattern = openapi_document()["components"]["schemas"]["MessageIn"]["properties"]["content"]["pattern"]
+
+    response = await api.post("/messages", json={**MESSAGE, "content": content})
+
+    assert response.status_code == (202 if re.search(pattern, content) else 422), response.text
