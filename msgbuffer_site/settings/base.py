@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "axes",
     "csp",
+    # Swagger UI's dist files as static files, for /docs (messaging/templates/messaging/api_docs.html).
+    "drf_spectacular_sidecar",
     "messaging",
     "dashboard",
 ]
