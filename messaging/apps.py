@@ -59,6 +59,10 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error("MSGBUFFER_AUTH_FAILURE_LIMIT must be 0 (off) or a number of refused keys per window.", "E010")
     if not 1 <= conf.AUTH_FAILURE_WINDOW <= 3600:
         error("MSGBUFFER_AUTH_FAILURE_WINDOW must be 1 to 3600 seconds; a throttled client waits out the window.", "E011")
+    if not 0 <= conf.RETENTION_DAYS <= 36500:
+        error("MSGBUFFER_RETENTION_DAYS must be 0 (keep everything) or a number of days.", "E030")
+    if not 1 <= conf.HOUSEKEEPING_INTERVAL <= 86400:
+        error("MSGBUFFER_HOUSEKEEPING_INTERVAL must be 1 to 86400 seconds.", "E031")
     found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))

@@ -61,6 +61,10 @@ class MsgbufferSettings:
     )  # seconds; past the limit the address gets 429 until its window ends (auth_throttle.py)
     READ_CACHE_SECONDS: float = env(0.5)  # a web process reuses its answer to a polled read this long (polled_reads.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
+    RETENTION_DAYS: int = env(0)  # days a stored message is kept; 0: for ever (retention.py)
+    PRUNE_CHUNK_ROWS: int = 5000  # rows one retention DELETE removes, in its own short transaction
+    PRUNE_LOCK_TIMEOUT_MS: int = 100  # a retention statement gives up a lock it cannot get this fast
+    HOUSEKEEPING_INTERVAL: int = env(600)  # seconds between two scheduled housekeeping runs (jobs.py)
 
 
 # With DJANGO_DEBUG on (`make run`), a visitor can try the API, the dashboard and /reset

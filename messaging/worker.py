@@ -9,9 +9,14 @@
   (jobs.request_flush_job_if_unattended): a web process may die between marking a job
   requested and enqueueing it.
 - Heartbeats go to msgbuffer:workers too, so /health counts live workers.
+- When retention is on, it schedules the next housekeeping run on start and while idle
+  (jobs.schedule_housekeeping: one job per time slot, however many workers ask), and
+  warns if it runs without `--with-scheduler`, which runs the schedule.
 - A warm shutdown (SIGTERM, Ctrl-C) tells a running drain to stop after its batch
   (jobs.stop_requested, the job's input).
 """
+
+import logging
 
 from rq.worker import SimpleWorker, WorkerStatus
 
@@ -22,7 +27,18 @@ from . import buffer, jobs
 IDLE_CHECK_EVERY = 5
 
 
+log = logging.getLogger(__name__)
+
+
 class FlushWorker(SimpleWorker):
+    def work(self, *args, with_scheduler: bool = False, **kwargs):
+        if jobs.housekeeping_wanted() and not with_scheduler:
+            log.warning(
+                "retention is on but this worker runs without --with-scheduler: it runs no scheduled "
+                "housekeeping (another worker with it may; else use manage.py prune_messages from cron)"
+            )
+        return super().work(*args, with_scheduler=with_scheduler, **kwargs)
+
     @property
     def dequeue_timeout(self) -> int:
         return min(super().dequeue_timeout, IDLE_CHECK_EVERY)
@@ -33,13 +49,18 @@ class FlushWorker(SimpleWorker):
         buffer.worker_heartbeat(self.name, self.worker_ttl)
         if jobs.request_flush_job() or jobs.request_flush_job_if_unattended():
             self.log.info("requested a flush job to recover anything left in flight")
+        if jobs.housekeeping_wanted() and jobs.schedule_housekeeping():
+            self.log.info("scheduled the next housekeeping run")
 
     def heartbeat(self, timeout=None, pipeline=None):
         super().heartbeat(timeout=timeout, pipeline=pipeline)
         buffer.worker_heartbeat(self.name, timeout or self.worker_ttl)
         # RQ heartbeats an idle worker each time it wakes from waiting for a job.
-        if self.get_state() == WorkerStatus.IDLE and jobs.request_flush_job_if_unattended():
-            self.log.info("enqueued a flush job for messages no job was attending to")
+        if self.get_state() == WorkerStatus.IDLE:
+            if jobs.request_flush_job_if_unattended():
+                self.log.info("enqueued a flush job for messages no job was attending to")
+            if jobs.housekeeping_wanted() and jobs.schedule_housekeeping():
+                self.log.info("scheduled the next housekeeping run (none was)")
 
     def request_stop(self, signum, frame):
         jobs.stop_requested.set()

@@ -13,6 +13,7 @@ talks to Redis about the buffer. By concern:
   readings.py        the stats reading, /metrics counters, the events channel
   histograms.py      the /metrics histograms' buckets and what one batch adds
   dead_letters.py    dead letters, and the demo's reset
+  housekeeping.py    retention's progress, for /metrics
 """
 
 from .connection import async_client, close_async_client, reset_clients, sync_client
@@ -30,6 +31,13 @@ from .coordination import (
 )
 from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_requeue, reset
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
+from .housekeeping import (
+    RetentionProgress,
+    read_retention_progress,
+    retention_finished,
+    retention_removed,
+    retention_started,
+)
 from .keys import (
     ACCEPTED_TOTAL,
     CLAIM_PREFIX,
@@ -130,6 +138,12 @@ __all__ = [
     # histograms
     "BATCH_SIZE_BUCKETS",
     "LATENCY_MS_BUCKETS",
+    # retention's progress
+    "RetentionProgress",
+    "read_retention_progress",
+    "retention_finished",
+    "retention_removed",
+    "retention_started",
     # dead letters and reset
     "dead_letter_discard",
     "dead_letter_list",

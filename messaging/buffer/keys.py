@@ -27,6 +27,8 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
   msgbuffer:metrics:latency_ms     hash bucket/sum/count -> accepted->committed latency
   msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
+  msgbuffer:retention         hash removed_total, run_removed, run_started_at, run_finished_at
+  msgbuffer:retention:running set while a prune runs (each chunk renews it)
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ DEAD_LETTERED_TOTAL = "msgbuffer:metrics:dead_lettered"
 FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
 BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"
 LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
+RETENTION = "msgbuffer:retention"
+RETENTION_RUNNING = "msgbuffer:retention:running"
 # Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
 # not per database, so the name carries the database number: two msgbuffers sharing one
 # Redis server on different databases (staging and production, parallel test runs) must
