@@ -50,18 +50,20 @@ def _lock_not_available(exc: OperationalError) -> bool:
 
 
 def _delete_chunk(table: str, cutoff: datetime, rows: int) -> int:
-    """Remove up to `rows` of the oldest rows accepted before `cutoff`; how many went."""
+    """Remove up to `rows` of the oldest rows of `table` accepted before `cutoff`; how many
+    went. On PostgreSQL `table` must be one heap (a plain table or one partition)."""
     quoted = connection.ops.quote_name(table)
     value = connection.ops.adapt_datetimefield_value(cutoff)
+    oldest = f"FROM {quoted} WHERE created_at < %s ORDER BY created_at, id LIMIT %s"
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"SET LOCAL lock_timeout = '{int(msgbuffer_settings().PRUNE_LOCK_TIMEOUT_MS)}ms'")
-        # The outer created_at bound lets PostgreSQL skip the partitions that hold none.
-        cursor.execute(
-            f"DELETE FROM {quoted} WHERE created_at < %s AND id IN "
-            f"(SELECT id FROM {quoted} WHERE created_at < %s ORDER BY created_at, id LIMIT %s)",
-            [value, value, rows],
-        )
+            # By row address: a TID scan, ~3x the rows/s of `id IN (...)`, which probes the
+            # primary key once per row (bench/prune.py). ctid names a row within one heap
+            # only, hence one table, never a partitioned parent.
+            cursor.execute(f"DELETE FROM {quoted} WHERE ctid = ANY(ARRAY(SELECT ctid {oldest}))", [value, rows])
+        else:
+            cursor.execute(f"DELETE FROM {quoted} WHERE id IN (SELECT id {oldest})", [value, rows])
         return cursor.rowcount
 
 
