@@ -14,6 +14,7 @@ System checks in apps.py reject values out of range at start-up.
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
+from typing import Literal
 
 import pydantic
 from django.conf import settings
@@ -64,6 +65,7 @@ class MsgbufferSettings:
     RETENTION_DAYS: int = env(0)  # days a stored message is kept; 0: for ever (retention.py)
     PRUNE_CHUNK_ROWS: int = 5000  # rows one retention DELETE removes, in its own short transaction
     PRUNE_LOCK_TIMEOUT_MS: int = 100  # a retention statement gives up a lock it cannot get this fast
+    PARTITION_BY: Literal["", "day", "month"] = env("")  # PostgreSQL: the messages table by created_at (partitions.py)
     HOUSEKEEPING_INTERVAL: int = env(600)  # seconds between two scheduled housekeeping runs (jobs.py)
 
 

@@ -11,7 +11,7 @@ then enqueues); a draining job requests its successor, and while a backlog grows
 every worker requests one when it starts and, while idle, whenever work is left
 unattended (worker.py): that recovers what a killed worker held, or a job whose asker died.
 
-The housekeeping job (retention) runs every HOUSEKEEPING_INTERVAL seconds on RQ's own
+The housekeeping job (partitions ahead, retention) runs every HOUSEKEEPING_INTERVAL seconds on RQ's own
 scheduler, which `rqworker --with-scheduler` (the Procfile's worker) forks and stops with
 the worker; of several workers, one holds the scheduler's lock. RQ 3's cron
 (`manage.py rqcron`) would be a process of its own, with no lock against a second copy;
@@ -30,7 +30,7 @@ import django_rq
 from django.db import close_old_connections
 from rq.job import Job
 
-from . import buffer, flush, retention
+from . import buffer, flush, partitions, retention
 from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ HOUSEKEEPING_JOB_PREFIX = "msgbuffer-housekeeping-"
 
 
 def housekeeping_wanted() -> bool:
-    return bool(msgbuffer_settings().RETENTION_DAYS)
+    conf = msgbuffer_settings()
+    return bool(conf.RETENTION_DAYS or conf.PARTITION_BY)
 
 
 def schedule_housekeeping(now: float | None = None) -> bool:
@@ -126,7 +127,7 @@ def schedule_housekeeping(now: float | None = None) -> bool:
         job_timeout=int(msgbuffer_settings().FLUSH_JOB_BUDGET * 6 + 60),
         result_ttl=interval,
         failure_ttl=7 * 24 * 3600,
-        description="msgbuffer: housekeeping (retention)",
+        description="msgbuffer: housekeeping (partitions ahead, retention)",
     )
     return True
 
@@ -137,6 +138,7 @@ def housekeeping_job() -> dict:
     schedule_housekeeping()  # first: a run that fails or is killed does not end the schedule
     close_old_connections()
     try:
+        partitions.create_ahead()
         outcome = retention.prune_messages(budget=msgbuffer_settings().FLUSH_JOB_BUDGET, should_stop=stop_requested.is_set)
     finally:
         close_old_connections()

@@ -1,6 +1,7 @@
 """Retention: stored messages older than MSGBUFFER_RETENTION_DAYS are removed (0: kept for
 ever). `manage.py prune_messages` and the scheduled housekeeping job (jobs.py) call
-`prune_messages`.
+`prune_messages`. A partitioned table (partitions.py) loses whole partitions instead;
+what follows is about the DELETE of a plain table (and of the default partition).
 
 The prune never makes the flush or ingest wait. Ingest never touches the database; the
 flush only inserts new rows, and a DELETE of old rows takes the same table lock as an
@@ -22,9 +23,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import OperationalError, connection, transaction
 
-from . import buffer
+from . import buffer, partitions
 from .conf import msgbuffer_settings
-from .models import Message
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,19 @@ def prune_messages(
     started = time.monotonic()
     buffer.retention_started()
     try:
-        removed, finished = delete_older_than(Message._meta.db_table, cutoff, budget=budget, should_stop=should_stop)
+        with connection.cursor() as cursor:
+            partitioned = partitions.is_partitioned(cursor)
+        if partitioned:
+            # Whole partitions go; rows of the partition that holds the cutoff stay until all
+            # of it is older. DELETE only what the default partition holds (strays).
+            dropped_rows, dropped, all_dropped = partitions.drop_expired(cutoff)
+            buffer.retention_removed(dropped_rows)
+            if dropped:
+                log.info("prune: dropped %s (%d rows)", ", ".join(dropped), dropped_rows, extra={"partitions": dropped})
+            removed, finished = delete_older_than(partitions.DEFAULT_PARTITION, cutoff, budget=budget, should_stop=should_stop)
+            removed, finished = removed + dropped_rows, finished and all_dropped
+        else:
+            removed, finished = delete_older_than(partitions.TABLE, cutoff, budget=budget, should_stop=should_stop)
     finally:
         buffer.retention_finished()
     seconds = time.monotonic() - started
