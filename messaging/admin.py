@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils.functional import cached_property
 
 from . import api_keys, buffer, jobs
+from .message_ids import with_message_id
 from .models import DEFAULT_SCOPES, SCOPES, ApiKey, DeadLetter, Message, scopes_text
 from .schemas import MAX_BIGINT
 
@@ -69,7 +70,7 @@ class MessageAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         try:
-            return queryset.filter(message_id=uuid.UUID(term)), False
+            return with_message_id(queryset, uuid.UUID(term)), False
         except ValueError:
             pass
         if term.isdigit() and 1 <= int(term) <= MAX_BIGINT:

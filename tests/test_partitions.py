@@ -5,6 +5,7 @@ Migration 0004 applies the setting both ways and is a no-op on SQLite."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -217,3 +218,33 @@ def test_partitioned__prune_meets_a_reader_on_an_old_partition__gives_up_and_lea
     assert oldest in partition_names()
     with partitioning(PARTITION_BY="day", RETENTION_DAYS=30):
         assert prune_messages().removed == 20  # the next run, the reader gone
+
+
+def test_message_ids__uuid7_in_order__their_window_holds_created_at():
+    from messaging.message_ids import created_at_window, new_message_ids
+
+    now = datetime.now(UTC)
+    ids = new_message_ids(1000, now)
+
+    assert ids == sorted(ids) and len(set(ids)) == 1000
+    assert {uuid.UUID(i).version for i in ids} == {7}
+    low, high = created_at_window(uuid.UUID(ids[0]))
+    assert low <= now <= high
+    assert created_at_window(uuid.uuid4()) is None  # ids from before: looked up without a window
+
+
+@postgres_only
+def test_partitioned__lookup_by_id__reads_one_partition(by_day):
+    from messaging.message_ids import created_at_window, new_message_ids, with_message_id
+
+    by_day("day")
+    now = datetime.now(UTC)
+    message_id = new_message_ids(1, now)[0]
+    Message.objects.create(message_id=message_id, user_id=1, channel_id=1, content="x", created_at=now, inserted_at=now)
+
+    plan = str(with_message_id(Message.objects.all(), uuid.UUID(message_id)).explain())
+
+    assert with_message_id(Message.objects.all(), uuid.UUID(message_id)).get().content == "x"
+    scanned = set(re.findall(r" on (messaging_message_\w+)", plan))
+    window = created_at_window(uuid.UUID(message_id))
+    assert scanned and scanned <= {partitions.partition_for(partitions.period_start(t, "day"), "day").name for t in window}, plan
