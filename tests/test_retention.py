@@ -199,3 +199,19 @@ def test_housekeeping__worker_with_scheduler__prunes_on_its_own(processes, clean
 
     wait_for(lambda: Message.objects.count() == 5, timeout=30, message="the scheduled housekeeping to prune")
     assert buffer.read_retention_progress().removed_total == 300
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        ({"RETENTION_DAYS": -1}, "msgbuffer.E030"),
+        ({"HOUSEKEEPING_INTERVAL": 0}, "msgbuffer.E031"),
+        ({"PARTITION_BY": "week"}, "msgbuffer.E013"),
+    ],
+)
+def test_settings__retention_and_partitioning_out_of_range__are_check_errors(values, error):
+    from messaging.apps import check_msgbuffer_settings
+
+    with retention(**values):
+        assert error in {found.id for found in check_msgbuffer_settings()}
+    assert error not in {found.id for found in check_msgbuffer_settings()}
