@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from . import buffer
-from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters
+from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters, RetentionProgress
 from .stats import stats_snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -29,9 +29,10 @@ def _histogram(name: str, documentation: str, stored: dict[str, float], bounds: 
 
 
 class _ClusterCollector:
-    def __init__(self, snapshot: dict, counters: MetricCounters):
+    def __init__(self, snapshot: dict, counters: MetricCounters, retention: RetentionProgress):
         self.snapshot = snapshot
         self.counters = counters
+        self.retention = retention
 
     def collect(self):
         s, c = self.snapshot, self.counters
@@ -77,14 +78,25 @@ class _ClusterCollector:
         yield GaugeMetricFamily(
             "msgbuffer_flush_paused", "1 while the flush is paused (POST /flush/pause)", value=int(s["paused"])
         )
+        r = self.retention
+        yield CounterMetricFamily("msgbuffer_retention_removed", "Messages removed by retention", value=r.removed_total)
+        yield GaugeMetricFamily("msgbuffer_retention_running", "1 while a prune runs", value=int(r.running))
+        yield GaugeMetricFamily(
+            "msgbuffer_retention_run_removed", "Messages the running (or the last) prune removed", value=r.run_removed
+        )
+        yield GaugeMetricFamily(
+            "msgbuffer_retention_last_finished_timestamp_seconds",
+            "When the last prune ended (0: never)",
+            value=r.last_finished_at,
+        )
 
 
-def render_metrics(snapshot: dict, counters: MetricCounters) -> bytes:
+def render_metrics(snapshot: dict, counters: MetricCounters, retention: RetentionProgress) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ClusterCollector(snapshot, counters))
+    registry.register(_ClusterCollector(snapshot, counters, retention))
     return generate_latest(registry) + generate_latest(prometheus_client.REGISTRY)
 
 
 def metrics_exposition() -> bytes:
     """The /metrics page: one stats snapshot plus the counters, read from Redis."""
-    return render_metrics(stats_snapshot(), buffer.read_metric_counters())
+    return render_metrics(stats_snapshot(), buffer.read_metric_counters(), buffer.read_retention_progress())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +17,7 @@ import orjson
 
 from . import buffer, jobs, outages, simulate
 from .conf import msgbuffer_settings
+from .message_ids import new_message_ids
 from .outages import DatabaseUnavailable, QueueUnavailable
 from .schemas import MessageIn
 
@@ -75,8 +75,9 @@ async def messages_accept(
     else to the staff user (POST /simulate from the dashboard), else to nobody.
     Raises QueueFull, RateLimited or QueueUnavailable; in each case nothing was queued.
     """
-    accepted_at = datetime.now(UTC).isoformat()
-    ids = [str(uuid.uuid4()) for _ in messages]
+    now = datetime.now(UTC)
+    accepted_at = now.isoformat()
+    ids = new_message_ids(len(messages), now)  # time-ordered, from the instant created_at records
     entries = [
         (message_id, buffer.queued_payload(message, message_id, accepted_at))
         for message, message_id in zip(messages, ids, strict=True)

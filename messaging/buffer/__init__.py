@@ -14,6 +14,7 @@ talks to Redis about the buffer. By concern:
   histograms.py      the /metrics histograms' buckets and what one batch adds
   history.py         throughput history (written by ack.lua), read for GET /stats/history
   dead_letters.py    dead letters, and the demo's reset
+  housekeeping.py    retention's progress, for /metrics
 """
 
 from .connection import async_client, close_async_client, reset_clients, sync_client
@@ -36,6 +37,13 @@ from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_req
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
 from .history import RANGES as HISTORY_RANGES
 from .history import Bucket, History, read_history
+from .housekeeping import (
+    RetentionProgress,
+    read_retention_progress,
+    retention_finished,
+    retention_removed,
+    retention_started,
+)
 from .keys import (
     ACCEPTED_TOTAL,
     BATCHES_BY_CAUSE,
@@ -55,6 +63,7 @@ from .keys import (
     RATE_PREFIX,
     RECOVERED_WAITING,
     REJECTED_TOTAL,
+    RETENTION_RUNNING,
     TOTAL_BATCHES,
     TOTAL_MESSAGES,
     WAKEUP,
@@ -100,6 +109,7 @@ __all__ = [
     "RATE_PREFIX",
     "RECOVERED_WAITING",
     "REJECTED_TOTAL",
+    "RETENTION_RUNNING",
     "TOTAL_BATCHES",
     "TOTAL_MESSAGES",
     "WAKEUP",
@@ -153,6 +163,12 @@ __all__ = [
     # histograms
     "BATCH_SIZE_BUCKETS",
     "LATENCY_MS_BUCKETS",
+    # retention's progress
+    "RetentionProgress",
+    "read_retention_progress",
+    "retention_finished",
+    "retention_removed",
+    "retention_started",
     # dead letters and reset
     "dead_letter_discard",
     "dead_letter_list",

@@ -34,6 +34,8 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:history:1m        the same at one minute, 10,080 slots: the last 7 days
   msgbuffer:history:accepted_seen  int, msgbuffer:metrics:accepted when history last looked
   msgbuffer:events:<db>       pub/sub channel of batch_persisted events (JSON)
+  msgbuffer:retention         hash removed_total, run_removed, run_started_at, run_finished_at
+  msgbuffer:retention:running set while a prune runs (each chunk renews it)
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ LATENCY_HISTOGRAM = "msgbuffer:metrics:latency_ms"
 HISTORY_SECONDS = "msgbuffer:history:1s"
 HISTORY_MINUTES = "msgbuffer:history:1m"
 HISTORY_ACCEPTED_SEEN = "msgbuffer:history:accepted_seen"
+RETENTION = "msgbuffer:retention"
+RETENTION_RUNNING = "msgbuffer:retention:running"
 # Pub/sub channel of batch_persisted events for the dashboards. Channels are server-wide,
 # not per database, so the name carries the database number: two msgbuffers sharing one
 # Redis server on different databases (staging and production, parallel test runs) must
