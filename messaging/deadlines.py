@@ -72,7 +72,7 @@ class within:  # lower case: used as a context manager, like asyncio.timeout
     async def __aenter__(self) -> within:
         self._task = task = asyncio.current_task()
         self._cancelling = task.cancelling()  # cancellations requested before: not ours
-        loop = task.get_loop()
+        loop = asyncio.get_running_loop()
         sweep = _sweeps.get(loop)
         if sweep is None:
             sweep = _sweeps[loop] = _Sweep(loop)

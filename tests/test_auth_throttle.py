@@ -113,3 +113,18 @@ def test_throttle__limit_0__never_throttles():
     for _ in range(100):
         auth_throttle.note_refusal("192.0.2.1")
     assert auth_throttle.retry_after("192.0.2.1") is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_ingest__behind_a_trusted_proxy__the_forwarded_address_is_throttled_not_the_proxy(
+    api, clean_redis, throttled_settings
+):
+    """asgi.py believes X-Forwarded-For from FORWARDED_ALLOW_IPS (127.0.0.1, the test client's
+    address) and skips granian's wrapper when there is none: both ways set the right address."""
+    one, other = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
+    for _ in range(LIMIT):
+        assert (await api.post("/messages", json=VALID, headers=bearer("mbk_guess") | one)).status_code == 401
+
+    assert (await api.post("/messages", json=VALID, headers=bearer("mbk_guess") | one)).status_code == 429
+    assert (await api.post("/messages", json=VALID, headers=bearer("mbk_guess") | other)).status_code == 401
+    assert (await api.post("/messages", json=VALID, headers=bearer("mbk_guess"))).status_code == 401  # the proxy itself
