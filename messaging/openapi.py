@@ -161,7 +161,10 @@ def openapi_document() -> dict:
                     "summary": "Health of Redis, the database and the workers; with keys required, an anonymous "
                     "caller gets only {status} (and the code)",
                     "security": reader,
-                    "responses": {"200": {"description": "healthy"}, "503": {"description": "unhealthy"}},
+                    "responses": {
+                        "200": {"description": "healthy, or degraded (Redis memory past 90 % of maxmemory)"},
+                        "503": {"description": "unhealthy"},
+                    },
                 }
             },
             "/queue/status": {

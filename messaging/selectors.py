@@ -80,6 +80,11 @@ def queue_stats() -> dict:
 
 
 @outages.translated()
+def redis_memory() -> buffer.RedisMemory:
+    return buffer.read_redis_memory()
+
+
+@outages.translated()
 def metrics_page() -> bytes:
     """The /metrics exposition (metrics.py)."""
     return metrics_exposition()

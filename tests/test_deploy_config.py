@@ -177,6 +177,8 @@ def test_compose__redis__append_only_file_on_and_no_eviction():
     assert options["--appendfsync"] == "everysec"
     # Evicting keys would drop queued messages; a full Redis must refuse writes instead.
     assert options["--maxmemory-policy"] == "noeviction"
+    # A limit, so that /health degrades (90 %) before the machine runs out instead.
+    assert options["--maxmemory"] == "2gb"
 
 
 def test_compose__volumes__data_of_postgres_and_redis_on_declared_named_volumes():

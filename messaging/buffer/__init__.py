@@ -28,12 +28,21 @@ from .coordination import (
     worker_gone,
     worker_heartbeat,
 )
-from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_requeue, reset
+from .dead_letters import (
+    dead_letter_discard,
+    dead_letter_list,
+    dead_letter_overflow,
+    dead_letter_overflow_settle,
+    dead_letter_requeue,
+    payloads_requeue,
+    reset,
+)
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
 from .keys import (
     ACCEPTED_TOTAL,
     CLAIM_PREFIX,
     CURRENT_RPS,
+    DEAD_LETTER_OVERFLOW,
     DEAD_LETTERS,
     EVENTS,
     FLUSH_ACTIVE,
@@ -56,11 +65,13 @@ from .queue import Claim, PushResult, ack, claim, new_batch_id, push, push_async
 from .readings import (
     BufferState,
     MetricCounters,
+    RedisMemory,
     count_flush_error,
     count_rejected_async,
     events_subscription,
     is_queued,
     read_metric_counters,
+    read_redis_memory,
     read_state,
     read_state_async,
 )
@@ -75,6 +86,7 @@ __all__ = [
     "ACCEPTED_TOTAL",
     "CLAIM_PREFIX",
     "CURRENT_RPS",
+    "DEAD_LETTER_OVERFLOW",
     "DEAD_LETTERS",
     "EVENTS",
     "FLUSH_ACTIVE",
@@ -120,11 +132,13 @@ __all__ = [
     # readings
     "BufferState",
     "MetricCounters",
+    "RedisMemory",
     "count_flush_error",
     "count_rejected_async",
     "events_subscription",
     "is_queued",
     "read_metric_counters",
+    "read_redis_memory",
     "read_state",
     "read_state_async",
     # histograms
@@ -133,6 +147,9 @@ __all__ = [
     # dead letters and reset
     "dead_letter_discard",
     "dead_letter_list",
+    "dead_letter_overflow",
+    "dead_letter_overflow_settle",
     "dead_letter_requeue",
+    "payloads_requeue",
     "reset",
 ]

@@ -160,6 +160,7 @@ def ack(
         len(batch_size_histogram),
         len(latency_histogram),
         event or b"",
+        conf.MAX_DEAD_LETTERS,
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -183,6 +184,8 @@ def ack(
         keys.LATENCY_HISTOGRAM,
         keys.DEAD_LETTERED_TOTAL,
         keys.EVENTS,
+        keys.DEAD_LETTER_OVERFLOW,
+        keys.DEAD_LETTERED_BY_REASON,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 
