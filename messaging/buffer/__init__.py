@@ -29,6 +29,9 @@ from .coordination import (
     worker_heartbeat,
 )
 from .dead_letters import (
+    PAYLOAD as DEAD_LETTER_PAYLOAD,
+)
+from .dead_letters import (
     dead_letter_discard,
     dead_letter_list,
     dead_letter_overflow,
@@ -145,6 +148,7 @@ __all__ = [
     "BATCH_SIZE_BUCKETS",
     "LATENCY_MS_BUCKETS",
     # dead letters and reset
+    "DEAD_LETTER_PAYLOAD",
     "dead_letter_discard",
     "dead_letter_list",
     "dead_letter_overflow",
