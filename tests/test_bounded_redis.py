@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import checks
 from django.test import override_settings
 
-from messaging import buffer, dead_letters, flush
+from messaging import buffer, dead_letters, flush, services
 from messaging.buffer import queued_payload
 from messaging.models import DeadLetterOverflow, Message
 from messaging.schemas import MessageIn
@@ -162,3 +162,32 @@ async def test_metrics__redis_memory_and_dead_letters_by_reason(api, small_redis
     assert float(gauges["msgbuffer_redis_maxmemory_bytes"]) == 64 << 20
     assert float(gauges["msgbuffer_redis_used_memory_bytes"]) > 0
     assert 'msgbuffer_messages_dead_lettered_by_reason_total{reason="invalid message: x"} 3.0' in text
+
+
+def test_metrics_by_reason__past_100_reasons__the_rest_counted_as_other(clean_redis):
+    for n in range(105):
+        buffer.push_raw(f"p{n}".encode())
+    with override_settings(MSGBUFFER={**settings.MSGBUFFER, "BATCH_SIZE": 200}):
+        claim = buffer.claim(full_only=False)
+        assert buffer.ack(
+            claim.batch_id,
+            stored=0,
+            message_ids=[],
+            latencies_ms=[],
+            dead_letters=[(payload, f"reason {n} " + "x" * 200) for n, payload in enumerate(claim.payloads)],
+        )
+
+    by_reason = buffer.read_metric_counters().dead_lettered_by_reason
+    assert len(by_reason) == 101 and by_reason["other"] == 5
+    assert max(len(reason) for reason in by_reason) == 120
+
+
+def test_reset__dead_letters_in_the_database_too(clean_redis):
+    entry = json.dumps({"id": "d" * 32, "payload": "x", "reason": "r", "failed_at": "2026-01-01T00:00:00+00:00"})
+    DeadLetterOverflow.objects.create(entry_id="d" * 32, reason="r", failed_at=datetime.now(UTC), entry=entry)
+    clean_redis.lpush(buffer.DEAD_LETTERS, entry)
+
+    answer = services.buffer_reset()  # DELETE /reset's work (its access rules: test_api_endpoints.py)
+
+    assert answer["dropped_dead_letters"] == 2
+    assert DeadLetterOverflow.objects.count() == 0 and clean_redis.llen(buffer.DEAD_LETTERS) == 0
