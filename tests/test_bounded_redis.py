@@ -19,6 +19,7 @@ from messaging.buffer import queued_payload
 from messaging.models import DeadLetterOverflow, Message
 from messaging.schemas import MessageIn
 from msgbuffer_site import embedded_redis
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,3 +192,23 @@ def test_reset__dead_letters_in_the_database_too(clean_redis):
 
     assert answer["dropped_dead_letters"] == 2
     assert DeadLetterOverflow.objects.count() == 0 and clean_redis.llen(buffer.DEAD_LETTERS) == 0
+
+
+def test_cap__a_real_worker_with_the_environment_variable__same_outcome(processes, clean_redis):
+    """The issue's case end to end: `MSGBUFFER_MAX_DEAD_LETTERS=100` read from the
+    environment by `manage.py rqworker`, 300 poison straight into pending_messages, then a
+    good message: Redis holds 100, the database the other 200, the message is stored."""
+    for n in range(300):
+        buffer.push_raw(f"poison {n}".encode())
+    message_id, payload = good_payload()
+    buffer.push_raw(payload)
+    worker = processes.worker(MSGBUFFER_MAX_DEAD_LETTERS="100")
+    peak = []
+
+    def settled():
+        peak.append(clean_redis.llen(buffer.DEAD_LETTERS))
+        return Message.objects.filter(message_id=message_id).exists() and DeadLetterOverflow.objects.count() == 200
+
+    wait_for(settled, timeout=60, message="the worker to drain the poison and store the message")
+    assert max(peak) <= 100 and clean_redis.llen(buffer.DEAD_LETTERS) == 100
+    assert clean_redis.llen(buffer.DEAD_LETTER_OVERFLOW) == 0 and clean_redis.llen(buffer.PENDING) == 0
