@@ -202,7 +202,7 @@ def test_cap__a_real_worker_with_the_environment_variable__same_outcome(processe
         buffer.push_raw(f"poison {n}".encode())
     message_id, payload = good_payload()
     buffer.push_raw(payload)
-    worker = processes.worker(MSGBUFFER_MAX_DEAD_LETTERS="100")
+    processes.worker(MSGBUFFER_MAX_DEAD_LETTERS="100")
     peak = []
 
     def settled():

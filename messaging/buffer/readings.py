@@ -121,8 +121,8 @@ class RedisMemory:
 
 def read_redis_memory() -> RedisMemory:
     """Redis's own memory figures (INFO memory): what /metrics and /health report."""
-    info = sync_client().info("memory")
-    return RedisMemory(used=int(info.get("used_memory", 0)), maxmemory=int(info.get("maxmemory", 0)))
+    used, maxmemory = script(sync_client(), "memory")(keys=[], args=[])
+    return RedisMemory(used=int(used), maxmemory=int(maxmemory))
 
 
 def count_flush_error(kind: str) -> None:
