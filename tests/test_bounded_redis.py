@@ -153,6 +153,23 @@ async def test_health__redis_memory_past_90_percent__degraded_200_then_healthy(a
     assert 20 < healthy.json()["redis_memory"]["used_percent"] < 30
 
 
+async def test_health__degraded_for_an_anonymous_caller__status_only_and_200(api, small_redis, keys_required):
+    small_redis.config_set("maxmemory", int(int(small_redis.info("memory")["used_memory"]) / 0.95))
+
+    response = await api.get("/health")
+
+    assert response.status_code == 200 and response.json() == {"status": "degraded"}
+
+
+async def test_health__no_maxmemory__healthy_and_says_no_limit(api, small_redis):
+    small_redis.config_set("maxmemory", 0)
+
+    body = (await api.get("/health")).json()
+
+    assert body["status"] == "healthy" and body["redis_memory"]["maxmemory_bytes"] == 0
+    assert body["redis_memory"]["used_percent"] is None and body["redis_memory"]["degraded"] is False
+
+
 async def test_metrics__redis_memory_and_dead_letters_by_reason(api, small_redis):
     small_redis.config_set("maxmemory", 64 << 20)
     small_redis.hset("msgbuffer:metrics:dead_lettered_by_reason", "invalid message: x", 3)
