@@ -30,8 +30,9 @@ MSGBUFFER_REDIS_DB = int(os.environ.get("BENCH_MSGBUFFER_REDIS_DB", "14"))
 PEER_REDIS_DB = int(os.environ.get("BENCH_PEER_REDIS_DB", "15"))
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
-# Ports well away from the usual 8000/8100 that teammates' servers take.
-MSGBUFFER_PORT = 18200
+# Ports well away from the usual 8000/8100 that teammates' servers take (msgbuffer's
+# movable, for two runs side by side: BENCH_MSGBUFFER_PORT).
+MSGBUFFER_PORT = int(os.environ.get("BENCH_MSGBUFFER_PORT", "18200"))
 PEER_PORT = 18100
 BARE_PORT = 18300
 ROUTES_PORT = 18400

@@ -4,6 +4,7 @@ The server runs as in production (DEBUG off, the Procfile's web command, API key
 required) with a key of every scope, so the fuzzer reaches the routes' logic and not only
 their 401s. Rate limits are off: the fuzzer is one client sending thousands of requests.
 Reset stays disabled (its 403 is documented), so a fuzzed DELETE /reset wipes nothing.
+GET /messages pages from a message stored first (bench/schemathesis.toml says why).
 
 schemathesis lives in its own virtualenv (.venv-fuzz): it pins versions of libraries
 msgbuffer's tests use too. Exit status: 1 when any answer was a server error (5xx), which
@@ -13,11 +14,12 @@ is the promise; the other checks' findings are printed for the note and the issu
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
 from . import environment as env
-from .systems import Msgbuffer
+from .systems import Msgbuffer, wait_until
 
 SCHEMATHESIS = "schemathesis==4.32.5"
 FUZZ_VENV = env.ROOT / ".venv-fuzz"
@@ -44,6 +46,22 @@ def create_key(system: Msgbuffer) -> str:
     return subprocess.run(argv, cwd=env.ROOT, env=system.environ(), capture_output=True, text=True, check=True).stdout.strip()
 
 
+def store_a_message(system: Msgbuffer, key: str) -> str:
+    """The id of a message posted and seen stored: what GET /messages?before= pages from
+    (bench/schemathesis.toml)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    answer = httpx.post(f"{system.url}/messages", json={"user_id": 1, "channel_id": 1, "content": "fuzz cursor"}, headers=headers)
+    message_id = answer.raise_for_status().json()["message_id"]
+    wait_until(
+        lambda: httpx.get(f"{system.url}/messages/{message_id}", headers=headers).json().get("status") == "persisted",
+        timeout=30,
+        what=f"message {message_id} stored",
+    )
+    return message_id
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=50, help="test cases per operation (default 50)")
@@ -56,9 +74,12 @@ def main(argv=None) -> int:
     system.start_web()
     system.start_worker()
     try:
+        stored = store_a_message(system, key)
         run = subprocess.run(
             [
                 program,
+                "--config-file",
+                str(env.ROOT / "bench" / "schemathesis.toml"),
                 "run",
                 f"{system.url}/openapi.json",
                 "--checks",
@@ -72,6 +93,7 @@ def main(argv=None) -> int:
             ],
             capture_output=True,
             text=True,
+            env={**os.environ, "FUZZ_STORED_MESSAGE_ID": stored},
         )
     finally:
         system.stop_all()

@@ -1,7 +1,7 @@
 """Dashboard tabs and API readers as background load (issue 12's soak).
 
 A tab does what the page does: one /ws/stats socket, and GET /health + GET
-/messages?limit=20 every 2 s. A reader polls GET /messages?limit=20 once a second (a script or a service behind the API).
+/messages?limit=20 + GET /stats/history?range=1m (its chart, issue 11) every 2 s. A reader polls GET /messages?limit=20 once a second (a script or a service behind the API).
 Runs an asyncio loop on a thread of its own until stopped; counts answers, 5xx and
 transport errors, WebSocket ticks, and keeps poll latencies. With processes > 1 the tabs
 and readers are spread over that many client processes: one Python process parsing
@@ -116,6 +116,7 @@ class TabsAndReaders:
                     while not self._stop.is_set():
                         await self._get(connection, "/health")
                         await self._get(connection, "/messages?limit=20")
+                        await self._get(connection, "/stats/history?range=1m")
                         await asyncio.sleep(2)
                     reader.cancel()
             except (OSError, websockets.WebSocketException):

@@ -17,10 +17,10 @@ FORBIDDEN = 4403
 
 
 class StatsConsumer(AsyncWebsocketConsumer):
-    # No channel layer: ticks and events reach clients through the in-process broadcaster,
-    # so a per-client layer channel (and its blocking Redis receive loop, which must be
-    # torn down on every disconnect) would serve nothing. An alias that is not configured
-    # makes Channels skip the layer.
+    # No channel layer (settings configure none): ticks and events reach clients through
+    # the in-process broadcaster. The alias stays None so that a layer configured later for
+    # something else does not give every socket a layer channel (and a Redis receive loop,
+    # torn down on every disconnect) that would serve nothing here.
     channel_layer_alias = None
     joined = False
 

@@ -11,8 +11,6 @@ from .access import may_watch
 
 # How often the page polls /health and GET /messages (seconds).
 POLL_INTERVAL = 2.0
-# Throughput points kept in the chart: a minute of ticks, capped so memory stays flat.
-CHART_SECONDS = 60
 FEED_SIZE = 30  # messages shown in the live feed
 
 
@@ -25,7 +23,6 @@ def index(request):
         "batchSize": conf.BATCH_SIZE,
         "statsInterval": conf.STATS_INTERVAL,
         "pollInterval": POLL_INTERVAL,
-        "chartSeconds": CHART_SECONDS,
         "feedSize": FEED_SIZE,
         # A staff user's burst counts against RATE_LIMIT per second (POST /simulate).
         "maxBurst": min(conf.MAX_SIMULATE, conf.RATE_LIMIT) if conf.RATE_LIMIT else conf.MAX_SIMULATE,

@@ -78,7 +78,7 @@ async def caller(request: HttpRequest, scope: str, *, required: bool) -> Caller:
 
 
 async def read_refusal(request: HttpRequest) -> HttpResponse | None:
-    """GET /messages, /messages/<id>, /queue/status (and /health's full answer): with keys
+    """GET /messages, /messages/<id>, /queue/status, /stats/history (and /health's full answer): with keys
     required, a `read` key or a staff session."""
     if not msgbuffer_settings().API_KEYS_REQUIRED:
         return None

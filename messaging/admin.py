@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 
 from . import api_keys, dead_letter_admin  # noqa: F401 (registers DeadLetter)
+from .message_ids import with_message_id
 from .models import DEFAULT_SCOPES, SCOPES, ApiKey, Message, scopes_text
 from .schemas import MAX_BIGINT
 
@@ -31,7 +32,12 @@ class EstimatedCountPaginator(Paginator):
         if connection.vendor != "postgresql" or self.object_list.query.where:
             return super().count
         with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [Message._meta.db_table])
+            # A partitioned table has no estimate of its own: its partitions' sum (each -1 until analysed).
+            cursor.execute(
+                "SELECT COALESCE(CASE WHEN bool_and(reltuples < 0) THEN -1 ELSE sum(greatest(reltuples, 0)) END, -1)::bigint FROM pg_class "
+                "WHERE relkind = 'r' AND (oid = to_regclass(%s) OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s)))",
+                [Message._meta.db_table] * 2,
+            )
             estimate = cursor.fetchone()[0]
         if estimate > self.EXACT_UP_TO:
             return estimate
@@ -61,7 +67,7 @@ class MessageAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         try:
-            return queryset.filter(message_id=uuid.UUID(term)), False
+            return with_message_id(queryset, uuid.UUID(term)), False
         except ValueError:
             pass
         if term.isdigit() and 1 <= int(term) <= MAX_BIGINT:

@@ -11,6 +11,7 @@ class MessagingConfig(AppConfig):
     def ready(self):
         checks.register(check_msgbuffer_settings, "msgbuffer")
         checks.register(check_login_throttling, "msgbuffer")
+        checks.register(check_messages_table_shape, "msgbuffer", checks.Tags.database)
 
 
 def check_msgbuffer_settings(app_configs=None, **kwargs):
@@ -38,9 +39,9 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
     if conf.CLAIM_LEASE <= 0:
         error("MSGBUFFER_CLAIM_LEASE must be a positive number of seconds.", "E005")
     if not 1 <= conf.IDEMPOTENCY_TTL <= 30 * 24 * 3600:
-        error("MSGBUFFER_IDEMPOTENCY_TTL must be 1 second to 30 days; every key is held in Redis that long.", "E014")
+        error("MSGBUFFER_IDEMPOTENCY_TTL must be 1 second to 30 days; every key is held in Redis that long.", "E016")
     if not 1 <= conf.MAX_DEAD_LETTERS <= 1_000_000:
-        error("MSGBUFFER_MAX_DEAD_LETTERS must be 1..1000000: admin reads Redis's dead letters whole.", "E015")
+        error("MSGBUFFER_MAX_DEAD_LETTERS must be 1..1000000: admin reads Redis's dead letters whole.", "E017")
     if conf.RATE_LIMIT and conf.RATE_LIMIT < conf.MAX_BULK_ITEMS:
         error(
             f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.",
@@ -53,6 +54,8 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         )
     if not 0 <= conf.READ_CACHE_SECONDS <= 5:
         error("MSGBUFFER_READ_CACHE_SECONDS must be 0 (off) to 5 seconds; the dashboard polls every 2 s.", "E008")
+    if conf.STATUS_LOG_INTERVAL < 0:
+        error("MSGBUFFER_STATUS_LOG_INTERVAL must be 0 (no status line) or a number of seconds.", "E014")
     if conf.METRICS_TOKEN and len(conf.METRICS_TOKEN) < MIN_METRICS_TOKEN_CHARS:
         error(
             f"MSGBUFFER_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters (got {len(conf.METRICS_TOKEN)}): "
@@ -63,6 +66,10 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error("MSGBUFFER_AUTH_FAILURE_LIMIT must be 0 (off) or a number of refused keys per window.", "E010")
     if not 1 <= conf.AUTH_FAILURE_WINDOW <= 3600:
         error("MSGBUFFER_AUTH_FAILURE_WINDOW must be 1 to 3600 seconds; a throttled client waits out the window.", "E011")
+    if not 0 <= conf.RETENTION_DAYS <= 36500:
+        error("MSGBUFFER_RETENTION_DAYS must be 0 (keep everything) or a number of days.", "E030")
+    if not 1 <= conf.HOUSEKEEPING_INTERVAL <= 86400:
+        error("MSGBUFFER_HOUSEKEEPING_INTERVAL must be 1 to 86400 seconds.", "E031")
     found += _check_database_connections()
     for name in unknown_setting_names():
         found.append(checks.Warning(f"MSGBUFFER has an unknown setting {name!r}; it is ignored.", id="msgbuffer.W001"))
@@ -96,6 +103,38 @@ def _check_database_connections():
                 )
             )
     return found
+
+
+def check_messages_table_shape(app_configs=None, databases=None, **kwargs):
+    """MSGBUFFER_PARTITION_BY against the table's real shape (a database check: `migrate`,
+    `check --database default`). A warning, not an error: migration 0004 applies the
+    setting, and it must be allowed to run."""
+    from django.db import DatabaseError, connection
+
+    from .conf import setting_problems
+    from .partitions import TABLE, is_partitioned
+
+    if "default" not in (databases or ()) or connection.vendor != "postgresql":
+        return []
+    unit = setting_problems()[0].PARTITION_BY
+    try:
+        with connection.cursor() as cursor:
+            if TABLE not in connection.introspection.table_names(cursor):
+                return []
+            partitioned = is_partitioned(cursor)
+    except DatabaseError:
+        return []
+    if partitioned == bool(unit):
+        return []
+    shape = "partitioned" if partitioned else "a plain table"
+    return [
+        checks.Warning(
+            f"MSGBUFFER_PARTITION_BY={unit!r} but {TABLE} is {shape}.",
+            hint="Migrations apply the setting once (0004); to change the shape of an existing table run "
+            "`manage.py convert_messages_table` (it copies every row under an exclusive lock).",
+            id="msgbuffer.W030",
+        )
+    ]
 
 
 def check_login_throttling(app_configs=None, **kwargs):

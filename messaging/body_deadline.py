@@ -16,11 +16,9 @@ the disconnect while the view runs.
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 
-from . import errors
+from . import deadlines, errors
 from .conf import msgbuffer_settings
 
 
@@ -50,7 +48,7 @@ def with_body_deadline(app):
             if body_done:
                 return await receive()
             try:
-                async with asyncio.timeout(seconds):
+                async with deadlines.within(seconds):  # no timer per request: deadlines.py
                     message = await receive()
             except TimeoutError:
                 timed_out = True

@@ -14,6 +14,7 @@ System checks in apps.py reject values out of range at start-up.
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
+from typing import Literal
 
 import pydantic
 from django.conf import settings
@@ -64,7 +65,14 @@ class MsgbufferSettings:
         60.0
     )  # seconds; past the limit the address gets 429 until its window ends (auth_throttle.py)
     READ_CACHE_SECONDS: float = env(0.5)  # a web process reuses its answer to a polled read this long (polled_reads.py)
+    STATUS_LOG_INTERVAL: float = env(60.0)  # seconds between two status lines of a worker (status_line.py); 0: none
+    HISTORY: bool = env(True)  # flush jobs keep throughput history for GET /stats/history (buffer/history.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
+    RETENTION_DAYS: int = env(0)  # days a stored message is kept; 0: for ever (retention.py)
+    PRUNE_CHUNK_ROWS: int = 5000  # rows one retention DELETE removes, in its own short transaction
+    PRUNE_LOCK_TIMEOUT_MS: int = 100  # a retention statement gives up a lock it cannot get this fast
+    PARTITION_BY: Literal["", "day", "month"] = env("")  # PostgreSQL: the messages table by created_at (partitions.py)
+    HOUSEKEEPING_INTERVAL: int = env(600)  # seconds between two scheduled housekeeping runs (jobs.py)
 
 
 # With DJANGO_DEBUG on (`make run`), a visitor can try the API, the dashboard and /reset

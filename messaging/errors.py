@@ -28,13 +28,6 @@ def _items(n: int) -> str:
 
 def _message(error: dict) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
-    if (
-        kind == "int_type"
-        and isinstance(error.get("input"), float)
-        and error["input"].is_integer()
-        and abs(error["input"]) >= 2**63
-    ):
-        return f"must be at most {2**63 - 1}"  # the JSON parser reads integers past 64 bits as floats
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]
     if kind == "greater_than_equal":

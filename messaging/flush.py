@@ -59,7 +59,8 @@ class BatchOutcome:
 class DrainOutcome:
     batches: int
     stored: int
-    finished: bool  # nothing waits and nothing is claimed; no successor job is needed
+    finished: bool  # nothing waits and nothing is claimed, or the flush is paused: no successor job is needed
+    paused: bool = False  # stopped because an operator paused the flush (resume requests a job)
 
 
 def _decode(claim: buffer.Claim) -> tuple[list[QueuedMessage], list[tuple[bytes, str]]]:
@@ -164,6 +165,7 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
         latencies_ms=latencies,
         dead_letters=poison,
         event=events.batch_persisted(batch_id=claim.batch_id, message_ids=stored_ids, committed_at=committed) if stored else None,
+        cause=claim.cause,
     )
     # DEBUG: at full speed this is a few hundred lines a second; metrics carry the totals.
     log.debug(
@@ -227,21 +229,26 @@ def buffer_drain(
                 )
             housekeeping_at = time.monotonic() + HOUSEKEEPING_EVERY
 
-        claim = buffer.claim(full_only=True)
-        if claim is None:
-            due_in = _due_in(time.time())
-            if due_in is None:
-                if buffer.flush_job_may_finish():
-                    return DrainOutcome(batches, stored, finished=True)
-                lease_at = buffer.next_lease_deadline()  # another worker's claim: outlive it
-                buffer.wait_for_work(min(HOUSEKEEPING_EVERY, max((lease_at or 0) - time.time(), 0.01)))
-                continue
-            if due_in > 0:
-                buffer.wait_for_work(min(due_in, HOUSEKEEPING_EVERY))
-                continue
-            claim = buffer.claim(full_only=False)
+        try:
+            claim = buffer.claim(full_only=True)
             if claim is None:
-                continue
+                due_in = _due_in(time.time())
+                if due_in is None:
+                    if buffer.flush_job_may_finish():
+                        return DrainOutcome(batches, stored, finished=True)
+                    lease_at = buffer.next_lease_deadline()  # another worker's claim: outlive it
+                    buffer.wait_for_work(min(HOUSEKEEPING_EVERY, max((lease_at or 0) - time.time(), 0.01)))
+                    continue
+                if due_in > 0:
+                    buffer.wait_for_work(min(due_in, HOUSEKEEPING_EVERY))
+                    continue
+                claim = buffer.claim(full_only=False)
+                if claim is None:
+                    continue
+        except buffer.FlushPaused:
+            # The batches this job had claimed are stored and acked; nothing more is claimed.
+            log.info("flush paused: the flush job stops", extra={"batches": batches, "stored": stored})
+            return DrainOutcome(batches, stored, finished=True, paused=True)
         if (
             claim.messages_left >= 2 * msgbuffer_settings().BATCH_SIZE
             and time.monotonic() - backlog_called_at >= HOUSEKEEPING_EVERY

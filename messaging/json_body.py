@@ -14,6 +14,11 @@ to the standard library's scanner, the one parser that accepts them, with the sa
 duplicate check as an object_pairs_hook. Every other refusal is final: nothing is parsed
 twice to be refused. Measured (`python -m bench.json_parsing`): see bench/README.md.
 
+Numbers with a fraction or an exponent are kept exactly as written (jiter's LosslessFloat,
+the standard library's Decimal), never rounded to a float: 9007199254740993.0 is a whole
+number, which schemas.py takes as the integer it is (SPEC §4's JSON integers, as JSON
+Schema counts them).
+
 Django-free (only the standard library and jiter), so that body_check.py's parser
 process can import it.
 """
@@ -21,6 +26,7 @@ process can import it.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import jiter
 
@@ -42,7 +48,7 @@ def _not_json_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-_SURROGATE_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_json_constant)
+_SURROGATE_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_not_json_constant, parse_float=Decimal)
 # jiter's string decoder raises these two only for a surrogate escape without its pair.
 _LONE_SURROGATE = ("lone leading surrogate in hex escape", "unexpected end of hex escape")
 _DUPLICATE = "Detected duplicate key"
@@ -52,7 +58,9 @@ def parse(body: bytes):
     """The body's JSON value. Raises DuplicateKey, UnicodeDecodeError (not UTF-8) or
     ValueError (not JSON, too deep)."""
     try:
-        return jiter.from_json(body, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys")
+        return jiter.from_json(
+            body, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys", float_mode="lossless-float"
+        )
     except ValueError as exc:
         reason = str(exc)
         if reason.startswith(_DUPLICATE):
@@ -70,7 +78,15 @@ def _parse_with_surrogates(body: bytes):
         raise ValueError("arrays or objects are nested too deeply") from None
 
 
-_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+_JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    jiter.LosslessFloat: "a number",
+    Decimal: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 def parse_object(body: bytes) -> tuple[dict | None, tuple[str, str] | None]:

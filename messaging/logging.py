@@ -55,3 +55,34 @@ def _json_default(value):
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=str)
     return str(value)
+
+
+# What RQ's worker logs at INFO for every job it runs (rq/worker/base.py: the dequeue line,
+# "Job OK", "Successfully completed", the result's lifespan), by its format string. A flush
+# job runs every few seconds under load, so at INFO these were four lines a job.
+RQ_PER_JOB_MESSAGES = frozenset(
+    {
+        "Worker %s: %s: %s (%s)",  # dequeued (with the job's description), and "Job OK"
+        "Worker %s: %s: %s",  # dequeued, without the description
+        "Successfully completed %s job in %ss on worker %s",
+        "Successfully completed job %s in %ss on worker %s",
+        "Worker %s: job %s result discarded immediately",
+        "Worker %s: job %s result is kept for %s seconds",
+        "Worker %s: job %s result will never expire, clean up result key manually",
+    }
+)
+
+
+class RQPerJobLinesAtDebug(logging.Filter):
+    """On the `rq.worker` logger: RQ's per-job INFO lines become DEBUG lines, shown only when
+    that logger is at DEBUG (`manage.py rqworker -v 2`). Everything else RQ logs, its
+    warnings and errors above all, passes untouched.
+
+    A filter rather than a level: `rqworker` sets the logger's level from its verbosity
+    after settings are read, and WARNING would also hide the worker's start and stop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.msg not in RQ_PER_JOB_MESSAGES:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from . import buffer
-from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters, RedisMemory
+from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters, RedisMemory, RetentionProgress
 from .stats import stats_snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -29,9 +29,10 @@ def _histogram(name: str, documentation: str, stored: dict[str, float], bounds: 
 
 
 class _ClusterCollector:
-    def __init__(self, snapshot: dict, counters: MetricCounters, memory: RedisMemory | None):
+    def __init__(self, snapshot: dict, counters: MetricCounters, retention: RetentionProgress, memory: RedisMemory | None):
         self.snapshot = snapshot
         self.counters = counters
+        self.retention = retention
         self.memory = memory
 
     def collect(self):
@@ -43,6 +44,15 @@ class _ClusterCollector:
         yield rejected
         yield CounterMetricFamily("msgbuffer_messages_persisted", "Messages committed to the database", value=s["total_messages"])
         yield CounterMetricFamily("msgbuffer_batches", "Batches committed to the database", value=s["total_batches"])
+        causes = CounterMetricFamily(
+            "msgbuffer_batches_by_cause",
+            "Batches committed, by why they went when they did: full, timer (the oldest message was due), "
+            "recovered (after a lease expired)",
+            labels=["cause"],
+        )
+        for cause, count in s["batches_by_cause"].items():
+            causes.add_metric([cause], count)
+        yield causes
         yield CounterMetricFamily(
             "msgbuffer_messages_dead_lettered", "Messages moved to the dead-letter list", value=c.dead_lettered
         )
@@ -86,14 +96,32 @@ class _ClusterCollector:
         }
         for name, (documentation, key) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=s[key])
+        yield GaugeMetricFamily(
+            "msgbuffer_flush_paused", "1 while the flush is paused (POST /flush/pause)", value=int(s["paused"])
+        )
+        r = self.retention
+        yield CounterMetricFamily("msgbuffer_retention_removed", "Messages removed by retention", value=r.removed_total)
+        yield GaugeMetricFamily("msgbuffer_retention_running", "1 while a prune runs", value=int(r.running))
+        yield GaugeMetricFamily(
+            "msgbuffer_retention_run_removed", "Messages the running (or the last) prune removed", value=r.run_removed
+        )
+        yield GaugeMetricFamily(
+            "msgbuffer_retention_last_finished_timestamp_seconds",
+            "When the last prune ended (0: never)",
+            value=r.last_finished_at,
+        )
 
 
-def render_metrics(snapshot: dict, counters: MetricCounters, memory: RedisMemory | None = None) -> bytes:
+def render_metrics(
+    snapshot: dict, counters: MetricCounters, retention: RetentionProgress, memory: RedisMemory | None = None
+) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ClusterCollector(snapshot, counters, memory))
+    registry.register(_ClusterCollector(snapshot, counters, retention, memory))
     return generate_latest(registry) + generate_latest(prometheus_client.REGISTRY)
 
 
 def metrics_exposition() -> bytes:
     """The /metrics page: one stats snapshot plus the counters, read from Redis."""
-    return render_metrics(stats_snapshot(), buffer.read_metric_counters(), buffer.read_redis_memory())
+    return render_metrics(
+        stats_snapshot(), buffer.read_metric_counters(), buffer.read_retention_progress(), buffer.read_redis_memory()
+    )

@@ -1,6 +1,6 @@
-"""The read routes (GET /health, /messages, /messages/<id>, /queue/status, /metrics),
-served ahead of Django's request cycle like ingest: what every open dashboard polls, what
-a client asks about the message it sent, what Prometheus scrapes.
+"""The read routes (GET /health, /messages, /messages/<id>, /queue/status, /stats/history,
+/metrics), served ahead of Django's request cycle like ingest: what every open dashboard
+polls, what a client asks about the message it sent, what Prometheus scrapes.
 
 Why: through Django's ASGI handler each request makes about seven thread hops through
 MiddlewareMixin middleware and the request signals, and answered ~250 req/s on /health
@@ -37,7 +37,7 @@ from channels.db import database_sync_to_async
 from django.http import HttpResponse
 from django.urls import Resolver404, get_resolver
 
-from . import access, edge, outages, views
+from . import access, edge, history_view, outages, views
 from .conf import msgbuffer_settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ ROUTES = {
     views.messages_collection: Route(access.read_refusal, views.messages_answer, None, False),
     views.message_detail: Route(access.read_refusal, views.message_detail_answer, None, True),
     views.queue_status: Route(access.read_refusal, views.queue_status_answer, None, True),
+    history_view.stats_history: Route(access.read_refusal, history_view.stats_history_answer, None, True),
     views.metrics: Route(access.metrics_refusal, views.metrics_answer, None, True),
 }
 

@@ -11,11 +11,17 @@ from django.db import DatabaseError, connection
 from django.db.models import Q
 
 from . import buffer, outages
+from .message_ids import with_message_id
 from .metrics import metrics_exposition
 from .models import Message
 from .stats import stats_snapshot
 
 MESSAGE_FIELDS = ("message_id", "user_id", "channel_id", "content", "created_at", "inserted_at")
+
+
+def _by_message_id(message_id: uuid.UUID):
+    # With the created_at its id implies: a partitioned table looks in one partition, not all.
+    return with_message_id(Message.objects.all(), message_id)
 
 
 class UnknownCursor(Exception):
@@ -44,7 +50,7 @@ def message_list(
     if user_id is not None:
         rows = rows.filter(user_id=user_id)
     if before is not None:
-        cursor = Message.objects.filter(message_id=before).values("created_at", "id").first()
+        cursor = _by_message_id(before).values("created_at", "id").first()
         if cursor is None:
             raise UnknownCursor(str(before))
         rows = rows.filter(Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], id__lt=cursor["id"]))
@@ -54,7 +60,7 @@ def message_list(
 @outages.translated(consequence="a queued message cannot be looked for; retry later")
 def message_status(message_id: uuid.UUID) -> dict | None:
     """{"status": "persisted", ...fields} or {"status": "queued", "message_id"}; None if unknown."""
-    rows = Message.objects.filter(message_id=message_id).values(*MESSAGE_FIELDS)
+    rows = _by_message_id(message_id).values(*MESSAGE_FIELDS)
     row = rows.first()
     if row is None and buffer.is_queued(str(message_id)):
         return {"status": "queued", "message_id": str(message_id)}
@@ -82,6 +88,12 @@ def queue_stats() -> dict:
 @outages.translated()
 def redis_memory() -> buffer.RedisMemory:
     return buffer.read_redis_memory()
+
+
+@outages.translated()
+def throughput_history(range_name: str) -> buffer.History:
+    """Throughput history (buffer/history.py), for /stats/history."""
+    return buffer.read_history(range_name)
 
 
 @outages.translated()

@@ -1,4 +1,5 @@
-"""Write-side services: accepting messages onto the buffer, simulating traffic, resetting.
+"""Write-side services: accepting messages onto the buffer, simulating traffic, pausing and
+resuming the flush, resetting.
 
 Views and the ASGI ingest path call these; they never touch Redis or the ORM themselves.
 An outage comes out of here as outages.QueueUnavailable or DatabaseUnavailable (named
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +17,7 @@ import orjson
 
 from . import buffer, jobs, outages, simulate
 from .conf import msgbuffer_settings
+from .message_ids import new_message_ids
 from .outages import DatabaseUnavailable, QueueUnavailable
 from .schemas import MessageIn
 
@@ -28,6 +29,8 @@ __all__ = [
     "RateLimited",
     "accepted_ids",
     "buffer_reset",
+    "flush_pause",
+    "flush_resume",
     "messages_accept",
     "traffic_simulate",
 ]
@@ -72,8 +75,9 @@ async def messages_accept(
     else to the staff user (POST /simulate from the dashboard), else to nobody.
     Raises QueueFull, RateLimited or QueueUnavailable; in each case nothing was queued.
     """
-    accepted_at = datetime.now(UTC).isoformat()
-    ids = [str(uuid.uuid4()) for _ in messages]
+    now = datetime.now(UTC)
+    accepted_at = now.isoformat()
+    ids = new_message_ids(len(messages), now)  # time-ordered, from the instant created_at records
     entries = [
         (message_id, buffer.queued_payload(message, message_id, accepted_at))
         for message, message_id in zip(messages, ids, strict=True)
@@ -152,3 +156,23 @@ def buffer_reset() -> dict:
     deleted = Message.objects.all()._raw_delete(Message.objects.db)  # one DELETE statement, no per-row signals
     kept = DeadLetterOverflow.objects.all()._raw_delete(DeadLetterOverflow.objects.db)  # past the cap (dead_letters.py)
     return {"deleted_rows": deleted, "dropped_queued": state.queue_length, "dropped_dead_letters": state.dead_letters + kept}
+
+
+@outages.translated(consequence="the flush was not paused")
+def flush_pause() -> dict:
+    """POST /flush/pause: claim nothing more; ingest goes on accepting up to MAX_QUEUE.
+    Batches already claimed are stored and acked by the jobs that hold them."""
+    changed = buffer.flush_pause()
+    log.warning("flush paused by an operator" if changed else "flush pause asked again: already paused")
+    return {"paused": True, "changed": changed}
+
+
+@outages.translated(consequence="the flush may not have resumed; retry")
+def flush_resume() -> dict:
+    """POST /flush/resume: claim again, and request a flush job for what waits (the paused
+    jobs ended and push.lua asked for none meanwhile: without one nothing would move until
+    an idle worker's next look, IDLE_CHECK_EVERY seconds)."""
+    changed = buffer.flush_resume()
+    requested = jobs.request_flush_job_if_unattended()
+    log.warning("flush resumed by an operator" if changed else "flush resume asked while not paused")
+    return {"paused": False, "changed": changed, "flush_job_requested": requested}

@@ -38,6 +38,7 @@ def snapshot_from(state: buffer.BufferState) -> dict:
         "queue_depth": state.queue_length + state.in_flight,
         "queue_length": state.queue_length,
         "total_batches": state.total_batches,
+        "batches_by_cause": state.batches_by_cause,  # full, timer, recovered: they add up to total_batches
         "avg_batch_size": round(state.total_messages / state.total_batches, 2) if state.total_batches else 0.0,
         "batch_threshold": conf.BATCH_SIZE,
         "batch_progress": progress,
@@ -57,6 +58,7 @@ def snapshot_from(state: buffer.BufferState) -> dict:
             "completed_at": state.last_batch.get("completed_at"),
         },
         "workers": state.workers,
+        "paused": state.paused,
         "timestamp": now.isoformat().replace("+00:00", "Z"),
     }
 

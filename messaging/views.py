@@ -24,6 +24,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from csp.decorators import csp_update
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -187,19 +188,14 @@ async def health(request: HttpRequest) -> JsonResponse:
 
 
 def health_answer(request: HttpRequest, *, full: bool = True) -> JsonResponse:
-    """GET /health: the full body for a caller who may read; anyone else (with keys
-    required) learns only healthy, degraded or unhealthy, from the status and the code.
-
-    Degraded (still 200: everything works) when Redis's memory passes
-    REDIS_MEMORY_DEGRADED of its maxmemory, before ingest starts answering 503."""
+    """GET /health: the full body for a caller who may read; anyone else (with keys required)
+    learns only the status and the code. Degraded (still 200: everything works) when Redis's
+    memory passes REDIS_MEMORY_DEGRADED of maxmemory, before ingest starts answering 503."""
     database = selectors.database_status()
-    memory = None
     try:
-        snapshot = selectors.queue_stats()
-        memory = selectors.redis_memory()
-        redis_status = "ok"
+        snapshot, memory, redis_status = selectors.queue_stats(), selectors.redis_memory(), "ok"
     except services.QueueUnavailable as exc:  # /health reports it, in its own body
-        snapshot, redis_status = None, f"unreachable: {exc.kind}"
+        snapshot, memory, redis_status = None, None, f"unreachable: {exc.kind}"
     failed = [part for part, status in (("redis", redis_status), ("database", database)) if status != "ok"]
     report = redis_memory_report(memory) if memory is not None else None
     memory_high = report is not None and report["degraded"]
@@ -242,6 +238,7 @@ def queue_status_answer(request: HttpRequest) -> JsonResponse:
         "batches_ready",
         "last_batch",
         "workers",
+        "paused",
     )
     return JsonResponse({key: s[key] for key in keys} | {"oldest_message_age_s": s["oldest_message_age_s"]})
 
@@ -316,9 +313,13 @@ def openapi_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse(openapi_document())
 
 
+# Swagger UI's stylesheet draws its icons (select arrows, checkboxes) as data: images; a
+# data: image runs no script, and this is the only page that gets them.
 @allow("GET")
+@csp_update({"img-src": ["data:"]})
 def api_docs(request: HttpRequest) -> HttpResponse:
-    return render(request, "messaging/api_docs.html", {"document": openapi_document()})
+    """The interactive explorer (Swagger UI, from drf-spectacular-sidecar) over /openapi.json."""
+    return render(request, "messaging/api_docs.html")
 
 
 # ---------------------------------------------------------------------------

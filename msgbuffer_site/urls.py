@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from messaging import views
+from messaging import flush_control_views, history_view, views
 
 urlpatterns = [
     path("", include("dashboard.urls")),
@@ -12,9 +12,12 @@ urlpatterns = [
     path("messages/<uuid:message_id>", views.message_detail, name="message-detail"),
     path("health", views.health, name="health"),
     path("queue/status", views.queue_status, name="queue-status"),
+    path("stats/history", history_view.stats_history, name="stats-history"),
     path("metrics", views.metrics, name="metrics"),
     path("simulate", views.simulate_traffic, name="simulate"),
     path("reset", views.reset, name="reset"),
+    path("flush/pause", flush_control_views.flush_pause, name="flush-pause"),
+    path("flush/resume", flush_control_views.flush_resume, name="flush-resume"),
     path("openapi.json", views.openapi_json, name="openapi-json"),
     path("docs", views.api_docs, name="api-docs"),
     path("admin/rq/", include("django_rq.urls")),

@@ -26,7 +26,7 @@ from tests.test_api_endpoints import assert_json_error, session_cookie
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "scrape-" + "t" * 40
-READ_PATHS = ["/messages?limit=5", "/queue/status", f"/messages/{uuid.uuid4()}", "/metrics"]
+READ_PATHS = ["/messages?limit=5", "/queue/status", "/stats/history?range=1m", f"/messages/{uuid.uuid4()}", "/metrics"]
 MESSAGE = {"user_id": 1, "channel_id": 2, "content": "hello"}
 
 
@@ -330,16 +330,20 @@ async def test_openapi__security_schemes_and_refusals_on_each_guarded_route(api)
         ("/messages", "get"),
         ("/messages/{message_id}", "get"),
         ("/queue/status", "get"),
+        ("/stats/history", "get"),
         ("/metrics", "get"),
         ("/messages", "post"),
         ("/messages/bulk", "post"),
         ("/simulate", "post"),
         ("/reset", "delete"),
+        ("/flush/pause", "post"),
+        ("/flush/resume", "post"),
     ]
     for path, method in guarded:
         operation = paths[path][method]
         assert {"401", "403"} <= set(operation["responses"]), (path, method)
         assert {"bearerKey": []} in operation["security"], (path, method)
     assert {"metricsToken": []} in paths["/metrics"]["get"]["security"]
-    assert {} not in paths["/reset"]["delete"]["security"]  # never anonymous
+    for never_anonymous in ("/reset", "/flush/pause", "/flush/resume"):
+        assert {} not in next(iter(paths[never_anonymous].values()))["security"], never_anonymous
     assert "429" in paths["/simulate"]["post"]["responses"]

@@ -231,3 +231,35 @@ def test_admin__login_and_rq_pages__no_csp_violation(staff_session, browser, pro
 
     assert visited == {path: (200, True, []) for path in visited}
     assert errors == []
+
+
+def test_dashboard__history_range_switch__chart_starts_filled_and_switches(dashboard, web_port):
+    """The chart is drawn from GET /stats/history: after a reload it shows what was stored
+    before, and each range button redraws it from its own range."""
+    page = dashboard.page
+    messages = [{"user_id": n + 1, "channel_id": 1, "content": f"history in the browser {n}"} for n in range(100)]
+    assert httpx.post(f"http://127.0.0.1:{web_port}/messages/bulk", json={"messages": messages}, timeout=10).status_code == 202
+    stored = "Number(document.getElementById('throughput-chart').dataset.peak) > 0"
+    until(page, stored, timeout_ms=15_000)
+
+    page.reload()  # a fresh page: nothing of the old one's state but what the server kept
+    page.wait_for_selector('#throughput-chart[data-range="1m"]', timeout=10_000)
+    until(page, stored, timeout_ms=5_000)
+    assert page.get_attribute('#chart-range button[data-range="1m"]', "aria-pressed") == "true"
+
+    for range_name in ("1h", "24h", "7d"):
+        with page.expect_response(f"**/stats/history?range={range_name}") as answer:
+            page.click(f'#chart-range button[data-range="{range_name}"]')
+        assert answer.value.status == 200
+        page.wait_for_selector(f'#throughput-chart[data-range="{range_name}"]', timeout=5_000)
+        until(page, f"{stored} && Number(document.getElementById('throughput-chart').dataset.points) > 0", timeout_ms=5_000)
+        assert page.get_attribute(f'#chart-range button[data-range="{range_name}"]', "aria-pressed") == "true"
+        assert page.get_attribute("#throughput-chart .chart-line", "d").count("L") > 100
+
+    page.click('#chart-range button[data-range="1h"]')
+    page.wait_for_selector('#throughput-chart[data-range="1h"]', timeout=5_000)
+    page.screenshot(path=str(SCREENSHOT.with_name("dashboard-history.png")), full_page=True)
+    page.reload()  # the chosen range is remembered
+    page.wait_for_selector('#throughput-chart[data-range="1h"]', timeout=10_000)
+    assert dashboard.errors == []
+    assert dashboard.csp_violations() == []

@@ -44,6 +44,8 @@ TOOL_VARIABLES = {
     "POSTGRES_USER": "the postgres image and DATABASE_URL in docker-compose.yml",
     "POSTGRES_PASSWORD": "the postgres image and DATABASE_URL in docker-compose.yml",
     "POSTGRES_DB": "the postgres image and DATABASE_URL in docker-compose.yml",
+    "PROMETHEUS_PORT": "docker-compose.yml's monitoring profile publishes Prometheus on it",
+    "GRAFANA_PORT": "docker-compose.yml's monitoring profile publishes Grafana on it",
 }
 
 
@@ -88,8 +90,19 @@ def named_volume(mount: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------
 # Services and commands
 # ---------------------------------------------------------------------------
-def test_compose__services__postgres_redis_migrate_web_worker():
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "web", "worker"}
+def test_compose__services__postgres_redis_migrate_web_worker_and_optional_monitoring():
+    assert {name for name, service in SERVICES.items() if "profiles" not in service} == {
+        "postgres",
+        "redis",
+        "migrate",
+        "web",
+        "worker",
+    }
+    # Started only by `docker compose --profile monitoring up` (tests/test_monitoring.py).
+    assert {name: service.get("profiles") for name, service in SERVICES.items() if "profiles" in service} == {
+        "prometheus": ["monitoring"],
+        "grafana": ["monitoring"],
+    }
 
 
 def test_compose__web_command__is_the_procfile_web_line():
@@ -184,7 +197,8 @@ def test_compose__redis__append_only_file_on_and_no_eviction():
 def test_compose__volumes__data_of_postgres_and_redis_on_declared_named_volumes():
     assert named_volume(SERVICES["postgres"]["volumes"][0]) == ("pgdata", "/var/lib/postgresql/data")
     assert named_volume(SERVICES["redis"]["volumes"][0]) == ("redisdata", "/data")
-    used = {named_volume(mount)[0] for service in SERVICES.values() for mount in service.get("volumes", [])}
+    sources = {named_volume(mount)[0] for service in SERVICES.values() for mount in service.get("volumes", [])}
+    used = {source for source in sources if not source.startswith(("./", "/"))}  # bind mounts: the monitoring files
     assert used == set(COMPOSE["volumes"])
 
 

@@ -78,8 +78,11 @@ def _id_cases(field: str):
     return [
         pytest.param(encode(message(**{field: True})), JSON, 422, field, id=f"{field}-true"),
         pytest.param(encode(message(**{field: False})), JSON, 422, field, id=f"{field}-false"),
-        pytest.param(encode(message(**{field: 1.0})), JSON, 422, field, id=f"{field}-float-1.0"),
         pytest.param(encode(message(**{field: 1.5})), JSON, 422, field, id=f"{field}-float-1.5"),
+        # Not whole, though a float would round it to 1.0: the digits as written are judged.
+        pytest.param(
+            encode(message(**{field: 7})).replace(b"7", b"1.0000000000000000001"), JSON, 422, field, id=f"{field}-not-quite-1"
+        ),
         pytest.param(encode(message(**{field: "1"})), JSON, 422, field, id=f"{field}-string"),
         pytest.param(encode(message(**{field: None})), JSON, 422, field, id=f"{field}-null"),
         pytest.param(encode(message(**{field: 0})), JSON, 422, field, id=f"{field}-zero"),
@@ -289,6 +292,38 @@ async def test_post_message__valid_input__202_and_queued_once(api, clean_redis, 
     assert payload["message_id"] == answer["message_id"] == str(uuid.UUID(answer["message_id"]))
     assert {key: payload[key] for key in ("user_id", "channel_id", "content")} == stored
     assert clean_redis.hexists(buffer.QUEUED_IDS, answer["message_id"])
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        pytest.param("617.0", 617, id="fraction"),
+        pytest.param("6.17e2", 617, id="exponent"),
+        pytest.param("9007199254740993.0", 9007199254740993, id="past-float-precision"),
+        pytest.param("9.223372036854775807E18", MAX_BIGINT, id="2**63-1"),
+    ],
+)
+async def test_post_message__ids_whole_numbers_written_with_fraction_or_exponent__queued_as_those_exact_integers(
+    api, clean_redis, written, stored
+):
+    """JSON Schema's "integer" (/openapi.json) is any whole number, however it is written
+    (schemas.py): such ids are accepted, exactly, never rounded through a float."""
+    body = f'{{"user_id": {written}, "channel_id": {written}, "content": "x"}}'.encode()
+
+    response = await api.post("/messages", content=body, headers=JSON)
+
+    assert response.status_code == 202, response.text
+    [payload] = queued_payloads(clean_redis)
+    assert (payload["user_id"], payload["channel_id"]) == (stored, stored)
+
+
+@pytest.mark.parametrize("written", ["1e999999999", "9.223372036854775808e18", "-1e999999999", "1e-999999999"])
+async def test_post_message__id_a_number_out_of_range_or_not_whole__422_nothing_queued(api, clean_redis, written):
+    body = f'{{"user_id": {written}, "channel_id": 1, "content": "x"}}'.encode()
+
+    body = assert_json_error(await api.post("/messages", content=body, headers=JSON), 422, "validation_error")
+    assert [entry["field"] for entry in body["detail"]] == ["user_id"]
+    assert_nothing_queued(clean_redis)
 
 
 async def test_post_bulk__1000_items__202_all_queued_in_order(api, clean_redis):

@@ -309,11 +309,10 @@ def test_redis__host_and_port__build_the_url(tmp_path):
     assert found["REDIS_SENTINEL"] is None
 
 
-def test_redis__sentinels_set__rq_channel_layer_and_buffer_use_them(tmp_path):
+def test_redis__sentinels_set__rq_and_buffer_use_them(tmp_path):
     found = settings_with(
         tmp_path,
         "RQ_QUEUES",
-        "CHANNEL_LAYERS",
         "REDIS_SENTINEL",
         DJANGO_DEBUG="1",
         REDIS_SENTINELS="10.0.0.1:26379, 10.0.0.2:26380,sentinel-3",
@@ -335,9 +334,6 @@ def test_redis__sentinels_set__rq_channel_layer_and_buffer_use_them(tmp_path):
         "PASSWORD": "master@pw",
         "DEFAULT_TIMEOUT": 300,
     }
-    assert found["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"] == [
-        {"sentinels": sentinels, "master_name": "prod", "sentinel_kwargs": sentinel_kwargs, "db": 2, "password": "master@pw"}
-    ]
     assert found["REDIS_SENTINEL"] == {
         "sentinels": sentinels,
         "master_name": "prod",
@@ -359,21 +355,36 @@ def test_redis__sentinel_without_port_number__refuses_to_start(tmp_path):
     assert result.returncode != 0 and "REDIS_SENTINELS" in result.stderr
 
 
+NO_LAYER_PROBE = """
+    import json, os, sys
+    os.environ["DJANGO_SETTINGS_MODULE"] = "msgbuffer_site.settings"
+    import django
+    django.setup()
+    import msgbuffer_site.asgi  # everything the web process imports: routes, consumers, ingest
+    from channels.layers import get_channel_layer
+
+    print(json.dumps({"layer": repr(get_channel_layer()), "channels_redis_loaded": "channels_redis" in sys.modules}))
+"""
+
+
+def test_channel_layers__none_configured__the_web_process_has_no_layer(tmp_path):
+    # batch_persisted crosses processes on ack.lua's PUBLISH, not on a Channels layer
+    # (README, Dashboard): the consumers must find no layer, and channels_redis stays unloaded.
+    result = run_python(NO_LAYER_PROBE, tmp_path, DJANGO_DEBUG="1")
+    assert result.returncode == 0, result.stderr
+
+    assert json.loads(result.stdout.splitlines()[-1]) == {"layer": "None", "channels_redis_loaded": False}
+
+
 SENTINEL_PROBE = """
     import asyncio, json, os
     os.environ["DJANGO_SETTINGS_MODULE"] = "msgbuffer_site.settings"
     import django
     django.setup()
     import django_rq
-    from channels.layers import get_channel_layer
 
     connection = django_rq.get_connection("default")
     connection.set("probe:rq", "through-sentinel")
-
-    async def round_trip():
-        layer = get_channel_layer()
-        await layer.send("probe-channel", {"type": "probe", "text": "through-sentinel"})
-        return await layer.receive("probe-channel")
 
     from messaging import buffer
 
@@ -385,7 +396,7 @@ SENTINEL_PROBE = """
     pushed_async = asyncio.run(buffer_push())
     claimed = buffer.claim(full_only=False)
 
-    print(json.dumps({"rq_master": list(connection.connection_pool.get_master_address()), "layer": asyncio.run(round_trip()),
+    print(json.dumps({"rq_master": list(connection.connection_pool.get_master_address()),
                       "buffer_async_push": pushed_async, "buffer_claimed": len(claimed.payloads)}))
 """
 
@@ -416,7 +427,7 @@ def redis_behind_sentinel(tmp_path):
         embedded_redis.stop(master)
 
 
-def test_redis__real_sentinel__rq_channel_layer_and_buffer_reach_the_master(tmp_path, redis_behind_sentinel):
+def test_redis__real_sentinel__rq_and_buffer_reach_the_master(tmp_path, redis_behind_sentinel):
     ports = redis_behind_sentinel
     result = run_python(
         SENTINEL_PROBE,
@@ -430,7 +441,6 @@ def test_redis__real_sentinel__rq_channel_layer_and_buffer_reach_the_master(tmp_
     found = json.loads(result.stdout.splitlines()[-1])
 
     assert found["rq_master"] == ["127.0.0.1", ports["master_port"]]
-    assert found["layer"] == {"type": "probe", "text": "through-sentinel"}
     assert redis.Redis(port=ports["master_port"], db=3).get("probe:rq") == b"through-sentinel"
     # The buffer (sync and async clients) also found the master through the sentinel.
     assert found["buffer_async_push"] is True and found["buffer_claimed"] == 2

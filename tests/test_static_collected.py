@@ -82,3 +82,28 @@ def test_collectstatic__dashboard_from_the_hashed_files__runs_with_debug_off(col
     assert fetched and all(status == 200 for status in fetched.values()), fetched
     assert all(HASHED.search(path) for path in fetched), fetched  # no unhashed module was asked for
     assert {manifest["dashboard/js/main.js"], manifest["dashboard/js/api.js"]} <= set(fetched)
+
+
+def test_collectstatic__docs_from_the_hashed_files__explorer_runs_with_debug_off(collected, browser, processes, web_port):  # noqa: F811
+    """/docs's Swagger UI (drf-spectacular-sidecar's files) and its init module, hashed by
+    collectstatic and served by WhiteNoise."""
+    env, root, manifest = collected
+    swagger = "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+    # The storage's module-import rewriting left the bundle byte for byte as shipped.
+    assert (root / manifest[swagger]).read_bytes() == (root / swagger).read_bytes()
+    processes.web(web_port, **{key: value for key, value in env.items() if key.startswith(("DJANGO_", "MSGBUFFER_"))})
+    page = browser.new_page()
+    errors, fetched = [], {}
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda response: fetched.__setitem__(response.url, response.status))
+    try:
+        page.goto(f"http://127.0.0.1:{web_port}/docs")
+        page.wait_for_selector("#operations-reads-getHealth", timeout=20_000)  # rendered from /openapi.json
+    finally:
+        page.close()
+
+    assert errors == []
+    static = {url.split("/static/", 1)[1]: status for url, status in fetched.items() if "/static/" in url}
+    assert all(status == 200 for status in static.values()), static
+    assert {manifest[swagger], manifest["messaging/api_docs.js"], manifest["messaging/api_docs.css"]} <= set(static)

@@ -9,10 +9,12 @@ talks to Redis about the buffer. By concern:
   message_format.py  the queued message's JSON fields (written by ingest, read by flush jobs)
   scripts.py         the one loader of lua/*.lua, one script per state change
   queue.py           push, claim, ack, requeue
-  coordination.py    flush-job requests, activity and worker heartbeats
+  coordination.py    flush-job requests, activity, pause and worker heartbeats
   readings.py        the stats reading, /metrics counters, the events channel
   histograms.py      the /metrics histograms' buckets and what one batch adds
+  history.py         throughput history (written by ack.lua), read for GET /stats/history
   dead_letters.py    dead letters, and the demo's reset
+  housekeeping.py    retention's progress, for /metrics
 """
 
 from .connection import async_client, close_async_client, reset_clients, sync_client
@@ -20,6 +22,9 @@ from .coordination import (
     flush_job_alive,
     flush_job_may_finish,
     flush_job_started,
+    flush_pause,
+    flush_paused,
+    flush_resume,
     flush_work_unattended,
     mark_flush_job_requested,
     next_lease_deadline,
@@ -41,14 +46,25 @@ from .dead_letters import (
     reset,
 )
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
+from .history import RANGES as HISTORY_RANGES
+from .history import Bucket, History, read_history
+from .housekeeping import (
+    RetentionProgress,
+    read_retention_progress,
+    retention_finished,
+    retention_removed,
+    retention_started,
+)
 from .keys import (
     ACCEPTED_TOTAL,
+    BATCHES_BY_CAUSE,
     CLAIM_PREFIX,
     CURRENT_RPS,
     DEAD_LETTER_OVERFLOW,
     DEAD_LETTERS,
     EVENTS,
     FLUSH_ACTIVE,
+    FLUSH_PAUSED,
     FLUSH_QUEUED,
     IDEMPOTENCY_PREFIX,
     IN_FLIGHT,
@@ -57,15 +73,18 @@ from .keys import (
     PENDING,
     QUEUED_IDS,
     RATE_PREFIX,
+    RECOVERED_WAITING,
     REJECTED_TOTAL,
+    RETENTION_RUNNING,
     TOTAL_BATCHES,
     TOTAL_MESSAGES,
     WAKEUP,
     WORKERS,
 )
 from .message_format import QueuedMessage, accepted_at, queued_payload
-from .queue import Claim, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
+from .queue import Claim, FlushPaused, PushResult, ack, claim, new_batch_id, push, push_async, push_raw, release, requeue_expired
 from .readings import (
+    BATCH_CAUSES,
     BufferState,
     MetricCounters,
     RedisMemory,
@@ -87,12 +106,14 @@ __all__ = [
     "sync_client",
     # keys
     "ACCEPTED_TOTAL",
+    "BATCHES_BY_CAUSE",
     "CLAIM_PREFIX",
     "CURRENT_RPS",
     "DEAD_LETTER_OVERFLOW",
     "DEAD_LETTERS",
     "EVENTS",
     "FLUSH_ACTIVE",
+    "FLUSH_PAUSED",
     "FLUSH_QUEUED",
     "IDEMPOTENCY_PREFIX",
     "IN_FLIGHT",
@@ -101,7 +122,9 @@ __all__ = [
     "PENDING",
     "QUEUED_IDS",
     "RATE_PREFIX",
+    "RECOVERED_WAITING",
     "REJECTED_TOTAL",
+    "RETENTION_RUNNING",
     "TOTAL_BATCHES",
     "TOTAL_MESSAGES",
     "WAKEUP",
@@ -112,6 +135,7 @@ __all__ = [
     "queued_payload",
     # queue
     "Claim",
+    "FlushPaused",
     "PushResult",
     "ack",
     "claim",
@@ -125,6 +149,9 @@ __all__ = [
     "flush_job_alive",
     "flush_job_may_finish",
     "flush_job_started",
+    "flush_pause",
+    "flush_paused",
+    "flush_resume",
     "flush_work_unattended",
     "mark_flush_job_requested",
     "next_lease_deadline",
@@ -133,6 +160,7 @@ __all__ = [
     "worker_gone",
     "worker_heartbeat",
     # readings
+    "BATCH_CAUSES",
     "BufferState",
     "MetricCounters",
     "RedisMemory",
@@ -144,9 +172,20 @@ __all__ = [
     "read_redis_memory",
     "read_state",
     "read_state_async",
+    # history
+    "Bucket",
+    "HISTORY_RANGES",
+    "History",
+    "read_history",
     # histograms
     "BATCH_SIZE_BUCKETS",
     "LATENCY_MS_BUCKETS",
+    # retention's progress
+    "RetentionProgress",
+    "read_retention_progress",
+    "retention_finished",
+    "retention_removed",
+    "retention_started",
     # dead letters and reset
     "DEAD_LETTER_PAYLOAD",
     "dead_letter_discard",

@@ -13,6 +13,10 @@ import redis.asyncio.sentinel
 import redis.sentinel
 from django.conf import settings
 
+from .. import deadlines
+
+REPLY_TIMEOUT = 10.0  # seconds one command may wait on Redis before it counts as an outage
+
 
 def _sentinel_master(sentinel_class, **client_options):
     """A client for the master the sentinels name now (settings.REDIS_SENTINEL); it asks
@@ -37,13 +41,30 @@ def async_client() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        options = {"max_connections": 256, "socket_timeout": 10}
+        # socket_timeout=None, not redis-py 8's default of 5 s: for it redis-py arms
+        # asyncio.wait_for around every send and asyncio.timeout around every read
+        # (messaging/deadlines.py has the figures). Each
+        # async round trip is bounded by `bounded()` instead; connecting keeps its own
+        # timeout, and TCP keepalive notices a peer that vanished under a pub/sub
+        # subscription, which waits without a deadline.
+        options = {
+            "max_connections": 256,
+            "socket_timeout": None,
+            "socket_connect_timeout": REPLY_TIMEOUT,
+            "socket_keepalive": True,
+        }
         if getattr(settings, "REDIS_SENTINEL", None):
             client = _sentinel_master(aioredis.sentinel.Sentinel, **options)
         else:
             client = aioredis.Redis.from_url(settings.REDIS_URL, **options)
         _async_clients[loop] = client
     return client
+
+
+def bounded() -> deadlines.within:
+    """`async with bounded():` around one async round trip: TimeoutError (an OSError, so
+    an outage to outages.py) past REPLY_TIMEOUT, as socket_timeout gives the sync client."""
+    return deadlines.within(REPLY_TIMEOUT)
 
 
 async def close_async_client() -> None:

@@ -46,13 +46,35 @@ def flush_job_may_finish() -> bool:
 
 
 def flush_work_unattended() -> bool:
-    """True when messages wait or are claimed but no flush job is active."""
+    """True when messages wait or are claimed but no flush job is active, and the flush is
+    not paused (a job would claim nothing: idle workers must not keep asking for one)."""
     pipe = sync_client().pipeline(transaction=False)
     pipe.exists(keys.FLUSH_ACTIVE)
     pipe.llen(keys.PENDING)
     pipe.zcard(keys.LEASES)
-    active, waiting, claimed = pipe.execute()
-    return not active and bool(waiting or claimed)
+    pipe.exists(keys.FLUSH_PAUSED)
+    active, waiting, claimed, paused = pipe.execute()
+    return not active and not paused and bool(waiting or claimed)
+
+
+# Pausing is a flag that claim.lua checks, not RQ's suspension (`rqsuspend`, the
+# rq:suspended key): that one is a single key for every worker on the connection, so it
+# would stop every job on every queue, and a worker checks it only between jobs, so a
+# running drain would go on claiming for up to FLUSH_JOB_BUDGET seconds. The flag stops
+# exactly the claims, atomically: a claim either ran before the pause (it finishes and is
+# acked) or it claims nothing.
+def flush_pause() -> bool:
+    """Pause the flush: no batch is claimed until flush_resume. True if it was running."""
+    return bool(sync_client().set(keys.FLUSH_PAUSED, "1", nx=True))
+
+
+def flush_resume() -> bool:
+    """Let the flush claim again (the caller requests a flush job). True if it was paused."""
+    return bool(sync_client().delete(keys.FLUSH_PAUSED))
+
+
+def flush_paused() -> bool:
+    return bool(sync_client().exists(keys.FLUSH_PAUSED))
 
 
 def wait_for_work(timeout: float) -> None:

@@ -82,11 +82,12 @@ def dead_letter_discard(dead_letter_ids: set[str]) -> int:
 
 
 def reset() -> None:
-    """Delete every key msgbuffer owns (the demo's DELETE /reset)."""
+    """Delete every key msgbuffer owns (the demo's DELETE /reset), but an operator's pause:
+    emptying the buffer is no reason for the flush to start again behind their back."""
     client = sync_client()
     found = list(keys.ORIGINAL_KEYS)
     for pattern in keys.ALL_KEYS_PATTERNS:
         found.extend(client.scan_iter(match=pattern, count=1000))
-    found = [key for key in found if not text(key).startswith(keys.CHANNEL_LAYER_PREFIX)]
+    found = [key for key in found if text(key) != keys.FLUSH_PAUSED]
     for start in range(0, len(found), 500):
         client.delete(*found[start : start + 500])

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 from ..conf import msgbuffer_settings
 from . import keys
-from .connection import async_client, sync_client
+from .connection import async_client, bounded, sync_client
 from .coordination import FLUSH_QUEUED_TTL_MS
 from .dead_letters import dead_letter_records
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, histogram_increments
+from .history import batch_p95
 from .scripts import script
 
 
@@ -47,6 +48,7 @@ def _push_args(entries, idempotency_key, response, rate_key):
         keys.WAKEUP,
         f"{keys.RATE_PREFIX}{rate_key}:{int(time.time())}",
         keys.ACCEPTED_TOTAL,
+        keys.FLUSH_PAUSED,
     ]
     args = [
         conf.MAX_QUEUE,
@@ -84,7 +86,8 @@ async def push_async(
     the push is refused whole when it would take that key past RATE_LIMIT this second.
     """
     push_keys, args = _push_args(entries, idempotency_key, response, rate_key)
-    return _push_result(await script(async_client(), "push")(keys=push_keys, args=args))
+    async with bounded():
+        return _push_result(await script(async_client(), "push")(keys=push_keys, args=args))
 
 
 def push(
@@ -107,6 +110,12 @@ class Claim:
     batch_id: str
     payloads: list[bytes]  # oldest first
     messages_left: int
+    cause: str = "timer"  # why it goes now (claim.lua): full, timer or recovered; ack counts it
+
+
+class FlushPaused(Exception):
+    """claim() refused: an operator paused the flush (POST /flush/pause). The flush job that
+    asked must end; POST /flush/resume requests a new one."""
 
 
 def new_batch_id() -> str:
@@ -117,16 +126,28 @@ def claim(*, full_only: bool) -> Claim | None:
     """Claim the oldest messages (at most BATCH_SIZE) under a lease.
 
     With full_only, claims only when a whole batch waits; otherwise any waiting message.
+    Raises FlushPaused while the flush is paused (and the caller's job no longer counts as
+    active: claim.lua dropped its flag).
     """
     conf = msgbuffer_settings()
     batch_id = new_batch_id()
     raw = script(sync_client(), "claim")(
-        keys=[keys.PENDING, keys.LEASES, keys.CLAIM_PREFIX + batch_id, keys.IN_FLIGHT],
+        keys=[
+            keys.PENDING,
+            keys.LEASES,
+            keys.CLAIM_PREFIX + batch_id,
+            keys.IN_FLIGHT,
+            keys.FLUSH_PAUSED,
+            keys.FLUSH_ACTIVE,
+            keys.RECOVERED_WAITING,
+        ],
         args=[conf.BATCH_SIZE, conf.BATCH_SIZE if full_only else 1, int(conf.CLAIM_LEASE * 1000), batch_id],
     )
-    if len(raw) == 1:
+    if int(raw[1]):
+        raise FlushPaused()
+    if len(raw) == 3:
         return None
-    return Claim(batch_id=batch_id, payloads=raw[1:], messages_left=int(raw[0]))
+    return Claim(batch_id=batch_id, payloads=raw[3:], messages_left=int(raw[0]), cause=raw[2].decode())
 
 
 def ack(
@@ -137,11 +158,13 @@ def ack(
     latencies_ms: list[float],
     dead_letters: list[tuple[bytes, str]],
     event: bytes | None = None,
+    cause: str = "timer",
 ) -> bool:
     """Settle a committed batch; returns False if its lease was lost (see ack.lua).
 
     `latencies_ms` are the stored messages' (they feed the /metrics histograms too);
-    `event` is published on the events channel if, and only if, the batch is settled.
+    `event` is published on the events channel if, and only if, the batch is settled;
+    `cause` is the claim's (Claim.cause), counted with the batch.
     """
     conf = msgbuffer_settings()
     failed_at = datetime.now(UTC).isoformat()
@@ -160,6 +183,8 @@ def ack(
         len(batch_size_histogram),
         len(latency_histogram),
         event or b"",
+        cause,
+        f"{batch_p95(latencies_ms):.1f}" if conf.HISTORY else "",
         conf.MAX_DEAD_LETTERS,
     ]
     args += message_ids
@@ -184,6 +209,12 @@ def ack(
         keys.LATENCY_HISTOGRAM,
         keys.DEAD_LETTERED_TOTAL,
         keys.EVENTS,
+        keys.BATCHES_BY_CAUSE,
+        keys.HISTORY_SECONDS,
+        keys.HISTORY_MINUTES,
+        keys.HISTORY_ACCEPTED_SEEN,
+        keys.ACCEPTED_TOTAL,
+        keys.PENDING,
         keys.DEAD_LETTER_OVERFLOW,
         keys.DEAD_LETTERED_BY_REASON,
     ]
@@ -202,6 +233,6 @@ def requeue_expired(limit: int = 100) -> tuple[int, int]:
 
 def _requeue(batch_id: str, limit: int = 1) -> tuple[int, int]:
     batches, messages = script(sync_client(), "requeue")(
-        keys=[keys.LEASES, keys.PENDING, keys.IN_FLIGHT], args=[keys.CLAIM_PREFIX, batch_id, limit]
+        keys=[keys.LEASES, keys.PENDING, keys.IN_FLIGHT, keys.RECOVERED_WAITING], args=[keys.CLAIM_PREFIX, batch_id, limit]
     )
     return int(batches), int(messages)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import redis
 
 from . import keys
-from .connection import async_client, sync_client, text
+from .connection import async_client, bounded, sync_client, text
 from .scripts import script
 
 
@@ -27,6 +27,8 @@ class BufferState:
     last_batch: dict
     workers: int
     oldest_payload: bytes | None
+    paused: bool  # an operator paused the flush (POST /flush/pause)
+    batches_by_cause: dict[str, int]  # BATCH_CAUSES -> batches committed
 
 
 _STATE_KEYS = [
@@ -40,11 +42,16 @@ _STATE_KEYS = [
     keys.LATENCY_MS,
     keys.LAST_BATCH,
     keys.WORKERS,
+    keys.FLUSH_PAUSED,
+    keys.BATCHES_BY_CAUSE,
 ]
+
+# Why a committed batch was flushed when it was (claim.lua decides, ack.lua counts).
+BATCH_CAUSES = ("full", "timer", "recovered")
 
 
 def _state_from(results) -> BufferState:
-    length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest = results
+    length, (total, batches, rps, in_flight), leases, dead, latencies, last_batch, workers, oldest, paused, by_cause = results
     pairs = iter(last_batch)  # HGETALL comes out of a script as a flat list
     return BufferState(
         queue_length=int(length),
@@ -58,6 +65,8 @@ def _state_from(results) -> BufferState:
         last_batch={text(k): text(v) for k, v in zip(pairs, pairs)},
         workers=int(workers),
         oldest_payload=oldest or None,
+        paused=bool(paused),
+        batches_by_cause={cause: int(count or 0) for cause, count in zip(BATCH_CAUSES, by_cause, strict=True)},
     )
 
 
@@ -67,7 +76,8 @@ def read_state() -> BufferState:
 
 
 async def read_state_async() -> BufferState:
-    return _state_from(await script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
+    async with bounded():
+        return _state_from(await script(async_client(), "stats")(keys=_STATE_KEYS, args=[]))
 
 
 def is_queued(message_id: str) -> bool:
@@ -136,8 +146,9 @@ def count_flush_error(kind: str) -> None:
 async def count_rejected_async(reason: str) -> None:
     """Count a refused ingest request by reason (for /metrics); never fails the request."""
     try:
-        await async_client().hincrby(keys.REJECTED_TOTAL, reason, 1)
-    except redis.RedisError:
+        async with bounded():
+            await async_client().hincrby(keys.REJECTED_TOTAL, reason, 1)
+    except (redis.RedisError, TimeoutError):
         pass
 
 

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "axes",
     "csp",
+    # Swagger UI's dist files as static files, for /docs (messaging/templates/messaging/api_docs.html).
+    "drf_spectacular_sidecar",
     "messaging",
     "dashboard",
 ]
@@ -148,9 +150,8 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
     return sentinels
 
 
-# With REDIS_SENTINELS set, every Redis client (the buffer, RQ, the channel layer) asks
-# the sentinels for the current master of REDIS_SENTINEL_MASTER, so a failover moves
-# them all. REDIS_URL then only supplies the master's database, user and password
+# With REDIS_SENTINELS set, every Redis client (the buffer, RQ) asks the sentinels for the
+# current master of REDIS_SENTINEL_MASTER, so a failover moves them all. REDIS_URL then only supplies the master's database, user and password
 # (redis://:password@/0); its host and port are not used.
 REDIS_SENTINELS = parse_sentinels(os.environ.get("REDIS_SENTINELS", ""))
 REDIS_SENTINEL = None
@@ -176,7 +177,6 @@ if REDIS_SENTINELS:
 
 if REDIS_SENTINEL is None:
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
-    _channel_layer_host = REDIS_URL
 else:
     # django-rq reads these keys (and must not see URL, which it would prefer).
     RQ_QUEUES = {
@@ -190,14 +190,6 @@ else:
             "DEFAULT_TIMEOUT": 300,
         }
     }
-    # channels_redis builds a SentinelConnectionPool from a host dict with master_name
-    # and sentinels; the other keys go to each connection to the master.
-    _channel_layer_host = {
-        "sentinels": REDIS_SENTINEL["sentinels"],
-        "master_name": REDIS_SENTINEL["master_name"],
-        "sentinel_kwargs": REDIS_SENTINEL["sentinel_kwargs"],
-        **{key: value for key, value in REDIS_SENTINEL["connection_kwargs"].items() if value is not None},
-    }
 
 RQ = {
     # A flush job runs in the worker process itself (no fork per job), keeps its database
@@ -206,12 +198,10 @@ RQ = {
     "WORKER_CLASS": "messaging.worker.FlushWorker",
 }
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [_channel_layer_host], "prefix": "msgbuffer:asgi"},
-    }
-}
+# No CHANNEL_LAYERS: nothing crosses processes through a Channels layer. The dashboards'
+# batch events come from ack.lua's PUBLISH through one subscription per web process
+# (dashboard/broadcaster.py); channels-redis carrying them cost the drain ~15 % (README,
+# Dashboard; bench/README.md).
 
 # ---------------------------------------------------------------------------
 # msgbuffer: only what the environment says, as its words. messaging/conf.py owns the
@@ -312,6 +302,7 @@ def logging_settings(log_format: str) -> dict:
             "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
             "json": {"()": "messaging.logging.JsonFormatter"},
         },
+        "filters": {"rq_per_job_at_debug": {"()": "messaging.logging.RQPerJobLinesAtDebug"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": LOG_LEVEL},
         "loggers": {
@@ -319,5 +310,7 @@ def logging_settings(log_format: str) -> dict:
             # granian configures its own text handler for its server events before it loads the
             # app; this routes them through ours (its access log stays off: Procfile).
             "_granian": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+            # Four INFO lines per flush job otherwise; the worker's status line says what they did.
+            "rq.worker": {"filters": ["rq_per_job_at_debug"]},
         },
     }

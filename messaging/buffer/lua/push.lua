@@ -1,6 +1,6 @@
 -- Accept messages onto the queue, all or none, in one round trip.
 -- KEYS: pending, queued_ids, idempotency, flush_queued, flush_active, wakeup,
---       rate (this API key's counter for this second), accepted_total
+--       rate (this API key's counter for this second), accepted_total, flush_paused
 -- ARGV: max_queue, batch_size, flag_ttl_ms, idempotency_ttl_s, response, rate_limit
 --       (messages per second; 0: none), (message_id, payload)...
 -- Returns {code, queue_length, flush_job_requested, replayed_response}; code 0 accepted,
@@ -38,7 +38,8 @@ if length >= batch_size and redis.call('LLEN', KEYS[6]) == 0 then
   redis.call('LPUSH', KEYS[6], '1')  -- wake a flush job lingering over a partial batch
 end
 local job_requested = 0
-if redis.call('EXISTS', KEYS[4]) == 0 and (redis.call('EXISTS', KEYS[5]) == 0 or length >= batch_size) then
+-- While the flush is paused no job is asked for: it would claim nothing (resume asks).
+if redis.call('EXISTS', KEYS[9]) == 0 and redis.call('EXISTS', KEYS[4]) == 0 and (redis.call('EXISTS', KEYS[5]) == 0 or length >= batch_size) then
   redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
   job_requested = 1
 end

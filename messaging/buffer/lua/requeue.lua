@@ -1,7 +1,10 @@
 -- Give claimed messages back to the queue, as the oldest (they are flushed next).
--- KEYS: leases, pending, in_flight
+-- KEYS: leases, pending, in_flight, recovered_waiting
 -- ARGV: claim_key_prefix, batch_id ('' = every batch whose lease has expired), limit
--- Returns {batches, messages}. A lease that was already settled is left alone.
+-- Returns {batches, messages}. A lease that was already settled is left alone. Messages put
+-- back after a lease expired are counted in recovered_waiting, so that claim.lua can tell
+-- the batches that take them again (cause 'recovered'); a batch given back by its own
+-- worker (a failed flush) is not a recovery.
 local ids
 if ARGV[2] ~= '' then
   ids = {ARGV[2]}
@@ -27,4 +30,5 @@ for n = #ids, 1, -1 do
     messages = messages + #items
   end
 end
+if ARGV[2] == '' and messages > 0 then redis.call('INCRBY', KEYS[4], messages) end
 return {batches, messages}

@@ -4,6 +4,7 @@
 import { poll, postJSON } from "./api.js";
 import { ThroughputChart } from "./chart.js";
 import { Feed } from "./feed.js";
+import { FlushControl } from "./flush_control.js";
 import { Gauge } from "./gauge.js";
 import { animateTo, format, setText } from "./numbers.js";
 import { StatsSocket } from "./socket.js";
@@ -12,12 +13,10 @@ const config = JSON.parse(document.getElementById("dashboard-config").textConten
 const $ = (id) => document.getElementById(id);
 const clock = (date) => date.toLocaleTimeString("en-GB", { hour12: false });
 
-const chart = new ThroughputChart($("throughput-chart"), [...document.querySelectorAll(".chart-axis [data-tick]")], {
-  capacity: Math.max(2, Math.round(config.chartSeconds / config.statsInterval)),
-});
+const chart = new ThroughputChart($("throughput-chart"), [...document.querySelectorAll(".chart-axis [data-tick]")]);
 const gauge = new Gauge($("throughput-gauge"), $("gauge-value"), $("gauge-max"));
 const feed = new Feed($("feed"), $("feed-empty"), { size: config.feedSize });
-setText($("chart-window"), config.chartSeconds);
+const flushControl = new FlushControl($("flush-control"), $("queue-card"), $("queue-growth"));
 
 // ------------------------------------------------------------------ /ws/stats
 function showStats(s) {
@@ -25,8 +24,11 @@ function showStats(s) {
   animateTo($("queue-depth"), s.queue_depth);
   setText($("queue-length"), s.queue_length);
   setText($("in-flight"), s.in_flight);
+  flushControl.show(s);
   animateTo($("throughput"), s.current_rps);
   animateTo($("total-batches"), s.total_batches);
+  const causes = s.batches_by_cause;
+  if (causes) setText($("batch-causes"), `full ${format(causes.full)} · timer ${format(causes.timer)} · recovered ${format(causes.recovered)}`);
   animateTo($("avg-batch-size"), s.avg_batch_size);
   animateTo($("p95-latency"), s.p95_latency_ms);
   setText($("p50-latency"), s.p50_latency_ms ?? 0);
@@ -35,7 +37,6 @@ function showStats(s) {
   animateTo($("dead-letters"), s.dead_letters);
   $("dead-letters-card").dataset.state = s.dead_letters > 0 ? "bad" : "ok";
 
-  chart.push(s.current_rps);
   gauge.update(s.current_rps, chart.max);
 
   animateTo($("batch-progress"), s.batch_progress);
@@ -83,6 +84,52 @@ new StatsSocket(`${scheme}//${location.host}/ws/stats`, {
     else if (message.type === "batch_persisted") showBatch(message);
   },
 }).connect();
+
+// ------------------------------------------------------------------ the chart's history
+// Drawn from GET /stats/history, kept by the server: the chart starts filled and survives
+// reloads and web restarts. The last minute is polled with /health and /messages (one
+// more request per tab each pollInterval, which each web process's read cache absorbs);
+// the longer ranges, whose drawing moves more slowly, less often.
+const MINUTE_AVERAGES = "per second, minute averages";
+const RANGES = {
+  "1m": { everyMs: config.pollInterval * 1000, unit: "per second", over: "last minute", axis: ["−60 s", "−30 s", "now"] },
+  "1h": { everyMs: 10000, unit: "per second", over: "last hour", axis: ["−60 min", "−30 min", "now"] },
+  "24h": { everyMs: 60000, unit: MINUTE_AVERAGES, over: "last 24 hours", axis: ["−24 h", "−12 h", "now"] },
+  "7d": { everyMs: 60000, unit: MINUTE_AVERAGES, over: "last 7 days", axis: ["−7 d", "−3.5 d", "now"] },
+};
+const RANGE_STORE = "msgbuffer.chartRange";
+let stopHistory = () => {};
+
+function showRange(name) {
+  const range = RANGES[name];
+  for (const button of $("chart-range").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === name));
+  }
+  setText($("chart-hint"), `messages persisted ${range.unit} · ${range.over}`);
+  [...$("chart-xaxis").children].forEach((label, i) => (label.textContent = range.axis[i]));
+  $("throughput-chart").setAttribute("aria-label", `Throughput over the ${range.over}`);
+  try {
+    localStorage.setItem(RANGE_STORE, name);
+  } catch {
+    // storage refused (private mode): the choice lasts for this page only
+  }
+  stopHistory();
+  stopHistory = poll(`/stats/history?range=${name}`, range.everyMs, (status, body) => {
+    if (status === 200 && body && Array.isArray(body.points)) chart.show(body);
+  });
+}
+
+$("chart-range").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-range]");
+  if (button) showRange(button.dataset.range);
+});
+let storedRange = null;
+try {
+  storedRange = localStorage.getItem(RANGE_STORE);
+} catch {
+  // no storage: the default range
+}
+showRange(RANGES[storedRange] ? storedRange : "1m");
 
 // ------------------------------------------------------------------ polling
 function setPill(id, state, text) {

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("messaging", "0003_api_key_scopes"),
+        ("messaging", "0004_message_partitions"),
     ]
 
     operations = [
