@@ -1,21 +1,18 @@
-"""Admin: stored messages (read-only, fast on millions of rows) and the dead letters."""
+"""Admin: stored messages (read-only, fast on millions of rows), API keys, and the dead
+letters (dead_letter_admin.py)."""
 
 import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path
 from django.utils.functional import cached_property
 
-from . import api_keys, buffer, jobs
+from . import api_keys, dead_letter_admin  # noqa: F401 (registers DeadLetter)
 from .message_ids import with_message_id
-from .models import DEFAULT_SCOPES, SCOPES, ApiKey, DeadLetter, Message, scopes_text
+from .models import DEFAULT_SCOPES, SCOPES, ApiKey, Message, scopes_text
 from .schemas import MAX_BIGINT
 
 
@@ -82,63 +79,6 @@ class MessageAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
-    """Lists the Redis dead-letter list; requeue or discard the selected entries.
-
-    Django's model permissions apply: view_deadletter to see them (payloads are message
-    contents), change_deadletter to requeue or discard.
-    """
-
-    ACTIONS = {"requeue": "Requeued", "discard": "Discarded"}
-
-    def get_urls(self):
-        return [path("", self.admin_site.admin_view(self.changelist_view), name="messaging_deadletter_changelist")]
-
-    def changelist_view(self, request, extra_context=None):
-        if request.method == "POST":
-            return self._act(request)
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        entries = buffer.dead_letter_list()
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Dead letters",
-            "opts": self.model._meta,
-            "dead_letters": entries,
-            "total": buffer.read_state().dead_letters,
-            "shown": len(entries),
-            "can_act": self.has_change_permission(request),
-            **(extra_context or {}),
-        }
-        return TemplateResponse(request, "messaging/dead_letters.html", context)
-
-    def _act(self, request):
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        action = request.POST.get("action")
-        chosen = set(request.POST.getlist("dead_letter"))
-        if action not in self.ACTIONS:
-            messages.error(request, "Unknown action.")
-        elif not chosen:
-            messages.warning(request, "Select the dead letters to requeue or discard first.")
-        else:
-            if action == "requeue":
-                done = buffer.dead_letter_requeue(chosen)
-                if done:
-                    jobs.request_flush_job()  # nothing else would move them: ingest asks only when it pushes
-            else:
-                done = buffer.dead_letter_discard(chosen)
-            messages.success(request, f"{self.ACTIONS[action]} {done} dead letter{'' if done == 1 else 's'}.")
-        return redirect(request.path)
-
-    def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -38,6 +38,10 @@ def check_msgbuffer_settings(app_configs=None, **kwargs):
         error("MSGBUFFER_MAX_QUEUE must hold at least one batch.", "E004")
     if conf.CLAIM_LEASE <= 0:
         error("MSGBUFFER_CLAIM_LEASE must be a positive number of seconds.", "E005")
+    if not 1 <= conf.IDEMPOTENCY_TTL <= 30 * 24 * 3600:
+        error("MSGBUFFER_IDEMPOTENCY_TTL must be 1 second to 30 days; every key is held in Redis that long.", "E016")
+    if not 1 <= conf.MAX_DEAD_LETTERS <= 1_000_000:
+        error("MSGBUFFER_MAX_DEAD_LETTERS must be 1..1000000: admin reads Redis's dead letters whole.", "E017")
     if conf.RATE_LIMIT and conf.RATE_LIMIT < conf.MAX_BULK_ITEMS:
         error(
             f"MSGBUFFER_RATE_LIMIT must be 0 (off) or at least {conf.MAX_BULK_ITEMS}, or a full bulk request could never pass.",

@@ -41,7 +41,11 @@ class MsgbufferSettings:
     MAX_QUEUE: int = env(1_000_000)  # messages waiting in Redis before ingest answers 503
     CLAIM_LEASE: float = env(15.0)  # seconds a claimed batch stays with its worker before recovery
     FLUSH_JOB_BUDGET: float = 10.0  # seconds one RQ flush job drains before a fresh job takes over
-    IDEMPOTENCY_TTL: int = 24 * 3600  # seconds an Idempotency-Key replays its first answer
+    IDEMPOTENCY_TTL: int = env(24 * 3600)  # seconds an Idempotency-Key replays its first answer (Redis memory: README)
+    # /health says "degraded" from this share of Redis's maxmemory: ingest is refused (503) at
+    # 100 % (noeviction), and this leaves an operator the last 10 % to act in.
+    REDIS_MEMORY_DEGRADED: float = 0.9
+    MAX_DEAD_LETTERS: int = env(10_000)  # dead letters Redis holds; older ones move to PostgreSQL (dead_letters.py)
     LATENCY_SAMPLES: int = 2000  # recent accepted->committed latencies kept for percentiles
     RPS_WINDOW: int = 10  # seconds over which current_rps averages persisted messages
     MAX_BODY_BYTES: int = 1 << 20  # POST /messages body limit

@@ -25,7 +25,7 @@ from django.db import (
 )
 from pydantic import ValidationError
 
-from . import buffer, events
+from . import buffer, dead_letters, events
 from .buffer import QueuedMessage
 from .conf import msgbuffer_settings
 from .models import Message
@@ -189,6 +189,7 @@ def batch_flush(claim: buffer.Claim) -> BatchOutcome:
             len(poison),
             extra={"batch_id": claim.batch_id, "reasons": sorted({reason for _, reason in poison})},
         )
+        dead_letters.move_overflow()  # past MSGBUFFER_MAX_DEAD_LETTERS: to PostgreSQL
     return BatchOutcome(claim.batch_id, len(stored), len(poison), settled)
 
 
@@ -218,6 +219,7 @@ def buffer_drain(
     while not should_stop() and time.monotonic() - started < budget:
         if time.monotonic() >= housekeeping_at:
             buffer.flush_job_alive()
+            dead_letters.move_overflow()  # what a job that died between ack and move left
             recovered = buffer.requeue_expired()
             if recovered[0]:
                 log.warning(

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from . import buffer
-from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters, RetentionProgress
+from .buffer import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS, MetricCounters, RedisMemory, RetentionProgress
 from .stats import stats_snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -29,10 +29,11 @@ def _histogram(name: str, documentation: str, stored: dict[str, float], bounds: 
 
 
 class _ClusterCollector:
-    def __init__(self, snapshot: dict, counters: MetricCounters, retention: RetentionProgress):
+    def __init__(self, snapshot: dict, counters: MetricCounters, retention: RetentionProgress, memory: RedisMemory | None):
         self.snapshot = snapshot
         self.counters = counters
         self.retention = retention
+        self.memory = memory
 
     def collect(self):
         s, c = self.snapshot, self.counters
@@ -55,6 +56,26 @@ class _ClusterCollector:
         yield CounterMetricFamily(
             "msgbuffer_messages_dead_lettered", "Messages moved to the dead-letter list", value=c.dead_lettered
         )
+        by_reason = CounterMetricFamily(
+            "msgbuffer_messages_dead_lettered_by_reason",
+            "Messages dead-lettered, by reason (first 120 characters; past 100 reasons: other)",
+            labels=["reason"],
+        )
+        for reason, count in sorted(c.dead_lettered_by_reason.items()):
+            by_reason.add_metric([reason], count)
+        yield by_reason
+        yield CounterMetricFamily(
+            "msgbuffer_dead_letters_moved_to_database",
+            "Dead letters moved from Redis to PostgreSQL past MSGBUFFER_MAX_DEAD_LETTERS",
+            value=c.dead_letters_moved,
+        )
+        if self.memory is not None:
+            yield GaugeMetricFamily(
+                "msgbuffer_redis_used_memory_bytes", "Redis used_memory (INFO memory)", value=self.memory.used
+            )
+            yield GaugeMetricFamily(
+                "msgbuffer_redis_maxmemory_bytes", "Redis maxmemory (0: no limit)", value=self.memory.maxmemory
+            )
         errors = CounterMetricFamily("msgbuffer_flush_errors", "Flush attempts that failed, by kind", labels=["kind"])
         for kind, count in sorted(c.flush_errors.items()):
             errors.add_metric([kind], count)
@@ -68,7 +89,7 @@ class _ClusterCollector:
         gauges = {
             "msgbuffer_queue_length": ("Messages waiting in Redis", "queue_length"),
             "msgbuffer_in_flight": ("Messages claimed by a worker, not yet settled", "in_flight"),
-            "msgbuffer_dead_letters": ("Messages parked in the dead-letter list now", "dead_letters"),
+            "msgbuffer_dead_letters": ("Dead letters held in Redis now (at most MSGBUFFER_MAX_DEAD_LETTERS)", "dead_letters"),
             "msgbuffer_persisted_per_second": ("Messages persisted per second over the last 10 s", "current_rps"),
             "msgbuffer_workers": ("Live RQ workers", "workers"),
             "msgbuffer_oldest_message_age_seconds": ("Age of the oldest waiting message", "oldest_message_age_s"),
@@ -91,12 +112,16 @@ class _ClusterCollector:
         )
 
 
-def render_metrics(snapshot: dict, counters: MetricCounters, retention: RetentionProgress) -> bytes:
+def render_metrics(
+    snapshot: dict, counters: MetricCounters, retention: RetentionProgress, memory: RedisMemory | None = None
+) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ClusterCollector(snapshot, counters, retention))
+    registry.register(_ClusterCollector(snapshot, counters, retention, memory))
     return generate_latest(registry) + generate_latest(prometheus_client.REGISTRY)
 
 
 def metrics_exposition() -> bytes:
     """The /metrics page: one stats snapshot plus the counters, read from Redis."""
-    return render_metrics(stats_snapshot(), buffer.read_metric_counters(), buffer.read_retention_progress())
+    return render_metrics(
+        stats_snapshot(), buffer.read_metric_counters(), buffer.read_retention_progress(), buffer.read_redis_memory()
+    )

@@ -54,10 +54,12 @@ class Message(models.Model):
 
 
 class DeadLetter(models.Model):  # noqa: DJ008 (no rows, so no instance to name)
-    """Admin's window on the Redis dead-letter list; it has no table.
+    """Admin's window on the dead letters, in Redis and in DeadLetterOverflow; it has no table
+    (its permissions are the ones admin checks).
 
     Dead letters live in Redis next to the queue (messaging/buffer/dead_letters.py owns them), so a
-    message that PostgreSQL refuses can always be parked, even while PostgreSQL is sick.
+    message that PostgreSQL refuses can always be parked, even while PostgreSQL is sick; past
+    MSGBUFFER_MAX_DEAD_LETTERS the oldest move to DeadLetterOverflow (messaging/dead_letters.py).
     """
 
     class Meta:
@@ -101,3 +103,29 @@ class ApiKey(models.Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(name.strip() for name in self.scopes.split(",") if name.strip())
+
+
+REASON_CHARS = 1000  # a dead letter's reason as kept, filtered and counted (dead_letters.py)
+
+
+class DeadLetterOverflow(models.Model):
+    """A dead letter that Redis had no room for (past MSGBUFFER_MAX_DEAD_LETTERS), kept here
+    for good: PostgreSQL is the durable home that does not share memory with the queue.
+
+    `entry` is the dead letter's JSON exactly as Redis held it (ASCII, so any payload fits
+    a text column, NUL bytes included); the other columns are copied out to filter and sort.
+    """
+
+    entry_id = models.CharField(max_length=32, unique=True, help_text="The dead letter's id, as in Redis.")
+    reason = models.CharField(max_length=REASON_CHARS)
+    failed_at = models.DateTimeField()
+    moved_at = models.DateTimeField(auto_now_add=True, help_text="When it left Redis.")
+    entry = models.TextField()
+
+    class Meta:
+        verbose_name = "dead letter kept in the database"
+        ordering = ["-failed_at", "-id"]
+        indexes = [models.Index(fields=["reason", "-failed_at"], name="deadletter_overflow_reason_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id}: {self.reason}"

@@ -104,7 +104,7 @@ def paths() -> dict:
                     "getHealth",
                     "Health of Redis, the database and the workers",
                     {
-                        "200": answer("healthy", "HealthOut"),
+                        "200": answer("healthy, or degraded (Redis memory past 90 % of maxmemory)", "HealthOut"),
                         "503": answer("unhealthy: `message` names the failed part", "HealthOut"),
                     },
                 ),

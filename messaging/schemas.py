@@ -164,13 +164,24 @@ class MessageStatusOut(BaseModel):
     inserted_at: datetime = _left_out()
 
 
-class HealthOut(BaseModel):
-    """GET /health. Only `status` for a caller who may not read, when keys are required."""
+class RedisMemoryOut(BaseModel):
+    """/health's view of Redis memory (stats.redis_memory_report)."""
 
-    status: Literal["healthy", "unhealthy"]
+    used_bytes: int
+    maxmemory_bytes: int = Field(description="0: no maxmemory (then never degraded)")
+    used_percent: float | None = Field(description="null without a maxmemory")
+    degraded: bool = Field(description="used_percent at or past 90 (conf.REDIS_MEMORY_DEGRADED)")
+
+
+class HealthOut(BaseModel):
+    """GET /health. Only `status` for a caller who may not read, when keys are required.
+    Degraded (still 200) when Redis's memory passes 90 % of its maxmemory."""
+
+    status: Literal["healthy", "degraded", "unhealthy"]
     redis: str = _left_out('"ok", or "unreachable: <error>"')
     database: str = _left_out('"ok", or "unreachable: <error>"')
-    message: str = _left_out("unhealthy only: what failed")
+    message: str = _left_out("unhealthy or degraded only: what failed, or how full Redis is")
+    redis_memory: RedisMemoryOut = _left_out("left out when Redis is unreachable")
     workers: int = _left_out()
     queue_length: int = _left_out()
     batch_threshold: int = _left_out()

@@ -86,6 +86,11 @@ def queue_stats() -> dict:
 
 
 @outages.translated()
+def redis_memory() -> buffer.RedisMemory:
+    return buffer.read_redis_memory()
+
+
+@outages.translated()
 def throughput_history(range_name: str) -> buffer.History:
     """Throughput history (buffer/history.py), for /stats/history."""
     return buffer.read_history(range_name)

@@ -147,14 +147,15 @@ async def traffic_simulate(count: int, *, api_key_id: int | None, staff_user_id:
 
 @outages.translated(consequence="Redis was not reset")
 def buffer_reset() -> dict:
-    """Demo only: delete every stored message and every buffer key."""
-    from .models import Message
+    """Demo only: delete every stored message, every dead letter and every buffer key."""
+    from .models import DeadLetterOverflow, Message
 
     # Redis first: if it is unreachable, the rows stay too (nothing half-reset).
     state = buffer.read_state()
     buffer.reset()
     deleted = Message.objects.all()._raw_delete(Message.objects.db)  # one DELETE statement, no per-row signals
-    return {"deleted_rows": deleted, "dropped_queued": state.queue_length, "dropped_dead_letters": state.dead_letters}
+    kept = DeadLetterOverflow.objects.all()._raw_delete(DeadLetterOverflow.objects.db)  # past the cap (dead_letters.py)
+    return {"deleted_rows": deleted, "dropped_queued": state.queue_length, "dropped_dead_letters": state.dead_letters + kept}
 
 
 @outages.translated(consequence="the flush was not paused")

@@ -69,3 +69,15 @@ def stats_snapshot() -> dict:
 
 async def stats_snapshot_async() -> dict:
     return snapshot_from(await buffer.read_state_async())
+
+
+def redis_memory_report(memory: buffer.RedisMemory) -> dict:
+    """/health's view of Redis memory: degraded from REDIS_MEMORY_DEGRADED of maxmemory
+    (never without a maxmemory: then Redis grows until the machine says no)."""
+    fraction = memory.used_fraction
+    return {
+        "used_bytes": memory.used,
+        "maxmemory_bytes": memory.maxmemory,
+        "used_percent": round(100 * fraction, 1) if fraction is not None else None,
+        "degraded": fraction is not None and fraction >= msgbuffer_settings().REDIS_MEMORY_DEGRADED,
+    }

@@ -37,6 +37,7 @@ from .conf import msgbuffer_settings
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import openapi_document
 from .schemas import MessageListQuery, SimulateIn
+from .stats import redis_memory_report
 
 log = logging.getLogger(__name__)
 
@@ -187,21 +188,28 @@ async def health(request: HttpRequest) -> JsonResponse:
 
 
 def health_answer(request: HttpRequest, *, full: bool = True) -> JsonResponse:
-    """GET /health: the full body for a caller who may read; anyone else (with keys
-    required) learns only healthy or not, from the status and the code."""
+    """GET /health: the full body for a caller who may read; anyone else (with keys required)
+    learns only the status and the code. Degraded (still 200: everything works) when Redis's
+    memory passes REDIS_MEMORY_DEGRADED of maxmemory, before ingest starts answering 503."""
     database = selectors.database_status()
     try:
-        snapshot = selectors.queue_stats()
-        redis_status = "ok"
+        snapshot, memory, redis_status = selectors.queue_stats(), selectors.redis_memory(), "ok"
     except services.QueueUnavailable as exc:  # /health reports it, in its own body
-        snapshot, redis_status = None, f"unreachable: {exc.kind}"
+        snapshot, memory, redis_status = None, None, f"unreachable: {exc.kind}"
     failed = [part for part, status in (("redis", redis_status), ("database", database)) if status != "ok"]
-    healthy = not failed
+    report = redis_memory_report(memory) if memory is not None else None
+    memory_high = report is not None and report["degraded"]
+    status = "unhealthy" if failed else "degraded" if memory_high else "healthy"
+    code = 503 if failed else 200
     if not full:
-        return JsonResponse({"status": "healthy" if healthy else "unhealthy"}, status=200 if healthy else 503)
-    body = {"status": "healthy" if healthy else "unhealthy", "redis": redis_status, "database": database}
+        return JsonResponse({"status": status}, status=code)
+    body = {"status": status, "redis": redis_status, "database": database}
     if failed:
         body["message"] = f"{' and '.join(failed)} unreachable"
+    elif memory_high:
+        body["message"] = f"Redis memory at {report['used_percent']}% of maxmemory: ingest is refused when it is full"
+    if report is not None:
+        body["redis_memory"] = report
     if snapshot is not None:
         body |= {
             "workers": snapshot["workers"],
@@ -210,7 +218,7 @@ def health_answer(request: HttpRequest, *, full: bool = True) -> JsonResponse:
             "batch_progress": snapshot["batch_progress"],
             "batches_pending": snapshot["batches_ready"],
         }
-    return JsonResponse(body, status=200 if healthy else 503)
+    return JsonResponse(body, status=code)
 
 
 @allow("GET")

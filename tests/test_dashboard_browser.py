@@ -204,6 +204,7 @@ def test_admin__login_and_rq_pages__no_csp_violation(staff_session, browser, pro
         (staff, "/admin/"),
         (staff, "/admin/rq/queues/0/"),
         (staff, "/admin/messaging/message/"),
+        (staff, "/admin/messaging/deadletter/"),
         (staff, "/docs"),
     ):
         page = context.new_page()

@@ -187,9 +187,11 @@ def test_compose__redis__append_only_file_on_and_no_eviction():
     options = dict(zip(words[1::2], words[2::2]))
     assert words[0] == "redis-server"
     assert options["--appendonly"] == "yes"
-    assert options["--appendfsync"] == "everysec"
+    assert options["--appendfsync"] == "always"  # a 202 survives a power loss (README "Durability")
     # Evicting keys would drop queued messages; a full Redis must refuse writes instead.
     assert options["--maxmemory-policy"] == "noeviction"
+    # A limit, so that /health degrades (90 %) before the machine runs out instead.
+    assert options["--maxmemory"] == "2gb"
 
 
 def test_compose__volumes__data_of_postgres_and_redis_on_declared_named_volumes():

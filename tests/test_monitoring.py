@@ -37,13 +37,6 @@ TOKEN = "scrape-" + "m" * 40
 
 # Series the rules and panels may name that msgbuffer does not serve, and why.
 PROMETHEUS_OWN = {"up": "Prometheus's own, per target: 1 when the last scrape succeeded"}
-# Provided by issue 8's bounded-Redis work (gauges in messaging/metrics.py); the lead takes
-# this allowlist out when that work is merged. The last test fails once they are served.
-PENDING_METRICS = {
-    "msgbuffer_redis_used_memory_bytes": "issue 8: Redis INFO used_memory",
-    "msgbuffer_redis_maxmemory_bytes": "issue 8: Redis CONFIG maxmemory (0: unbounded)",
-}
-
 # PromQL words that look like metric names but are not.
 PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"}
 PROMQL_KEYWORDS |= {"inf", "nan", "Inf", "NaN"}
@@ -111,7 +104,7 @@ def test_metric_names__reads_promql__series_not_functions_labels_or_durations():
 
 
 def test_alert_rules__every_metric__served_by_metrics(exposition):
-    served = served_names(exposition) | set(PROMETHEUS_OWN) | set(PENDING_METRICS)
+    served = served_names(exposition) | set(PROMETHEUS_OWN)
     for rule in alert_rules():
         used = metric_names(rule["expr"])
         assert used, rule["alert"]
@@ -119,16 +112,11 @@ def test_alert_rules__every_metric__served_by_metrics(exposition):
 
 
 def test_dashboard__every_metric__served_by_metrics(exposition):
-    served = served_names(exposition) | set(PROMETHEUS_OWN) | set(PENDING_METRICS)
+    served = served_names(exposition) | set(PROMETHEUS_OWN)
     exprs = dashboard_exprs()
     assert exprs
     for expr in exprs:
         assert metric_names(expr) and metric_names(expr) <= served, f"{expr!r}: {sorted(metric_names(expr) - served)}"
-
-
-def test_pending_metrics__not_served_yet(exposition):
-    # Once issue 8's gauges are served, the allowlist above must go: this fails to say so.
-    assert not set(PENDING_METRICS) & served_names(exposition), "served now: remove them from PENDING_METRICS"
 
 
 # ---------------------------------------------------------------------------

@@ -33,7 +33,18 @@ from .coordination import (
     worker_gone,
     worker_heartbeat,
 )
-from .dead_letters import dead_letter_discard, dead_letter_list, dead_letter_requeue, reset
+from .dead_letters import (
+    PAYLOAD as DEAD_LETTER_PAYLOAD,
+)
+from .dead_letters import (
+    dead_letter_discard,
+    dead_letter_list,
+    dead_letter_overflow,
+    dead_letter_overflow_settle,
+    dead_letter_requeue,
+    payloads_requeue,
+    reset,
+)
 from .histograms import BATCH_SIZE_BUCKETS, LATENCY_MS_BUCKETS
 from .history import RANGES as HISTORY_RANGES
 from .history import Bucket, History, read_history
@@ -49,6 +60,7 @@ from .keys import (
     BATCHES_BY_CAUSE,
     CLAIM_PREFIX,
     CURRENT_RPS,
+    DEAD_LETTER_OVERFLOW,
     DEAD_LETTERS,
     EVENTS,
     FLUSH_ACTIVE,
@@ -75,11 +87,13 @@ from .readings import (
     BATCH_CAUSES,
     BufferState,
     MetricCounters,
+    RedisMemory,
     count_flush_error,
     count_rejected_async,
     events_subscription,
     is_queued,
     read_metric_counters,
+    read_redis_memory,
     read_state,
     read_state_async,
 )
@@ -95,6 +109,7 @@ __all__ = [
     "BATCHES_BY_CAUSE",
     "CLAIM_PREFIX",
     "CURRENT_RPS",
+    "DEAD_LETTER_OVERFLOW",
     "DEAD_LETTERS",
     "EVENTS",
     "FLUSH_ACTIVE",
@@ -148,11 +163,13 @@ __all__ = [
     "BATCH_CAUSES",
     "BufferState",
     "MetricCounters",
+    "RedisMemory",
     "count_flush_error",
     "count_rejected_async",
     "events_subscription",
     "is_queued",
     "read_metric_counters",
+    "read_redis_memory",
     "read_state",
     "read_state_async",
     # history
@@ -170,8 +187,12 @@ __all__ = [
     "retention_removed",
     "retention_started",
     # dead letters and reset
+    "DEAD_LETTER_PAYLOAD",
     "dead_letter_discard",
     "dead_letter_list",
+    "dead_letter_overflow",
+    "dead_letter_overflow_settle",
     "dead_letter_requeue",
+    "payloads_requeue",
     "reset",
 ]

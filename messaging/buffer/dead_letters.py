@@ -3,7 +3,11 @@ demo's reset of every key.
 
 A dead letter is JSON {id, payload, reason, failed_at, batch_id}; `payload` is the queued
 message exactly as it was claimed (message_format.py), so requeueing it puts back what
-ingest wrote.
+ingest wrote. Redis holds at most MAX_DEAD_LETTERS of them (ack.lua moves the oldest past
+the cap to the overflow list); messaging/dead_letters.py moves the overflow to PostgreSQL
+with `dead_letter_overflow` and then `dead_letter_overflow_settle`, in that order, so an
+entry is in Redis, in PostgreSQL or (after a crash between the two) briefly in both, never
+in neither.
 """
 
 from __future__ import annotations
@@ -31,6 +35,27 @@ def dead_letter_records(batch_id: str, dead_letters: list[tuple[bytes, str]], fa
 
 def dead_letter_list(limit: int = 500) -> list[dict]:
     return [json.loads(raw) for raw in sync_client().lrange(keys.DEAD_LETTERS, 0, limit - 1)]
+
+
+def dead_letter_overflow(limit: int = 500) -> list[bytes]:
+    """The oldest raw entries waiting to move to PostgreSQL (they stay until settled)."""
+    return sync_client().lrange(keys.DEAD_LETTER_OVERFLOW, -limit, -1)
+
+
+def dead_letter_overflow_settle(entries: list[bytes]) -> None:
+    """Drop overflow entries that PostgreSQL now holds (committed), and count them."""
+    pipe = sync_client().pipeline(transaction=True)
+    for entry in entries:
+        pipe.lrem(keys.DEAD_LETTER_OVERFLOW, -1, entry)  # from the tail, where they are
+    pipe.incrby(keys.DEAD_LETTERS_MOVED_TOTAL, len(entries))
+    pipe.execute()
+
+
+def payloads_requeue(payloads: list[str]) -> int:
+    """Queue dead-letter payloads kept outside Redis again, as the oldest messages."""
+    if not payloads:
+        return 0
+    return int(script(sync_client(), "payloads_requeue")(keys=[keys.PENDING, keys.QUEUED_IDS], args=[MESSAGE_ID, *payloads]))
 
 
 def _dead_letter_take(dead_letter_ids: set[str], *, requeue: bool) -> int:

@@ -11,8 +11,11 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:claim:<batch_id>  list, the payloads of one claimed batch, oldest first
   msgbuffer:in_flight         int, messages claimed and not yet settled
   msgbuffer:recovered_waiting int, messages put back after a lease expired, not yet claimed again
-  msgbuffer:dead_letters      list of JSON {id, payload, reason, failed_at, batch_id}
-  msgbuffer:idem:<key>        the first answer to an Idempotency-Key (24 h)
+  msgbuffer:dead_letters      list of JSON {id, payload, reason, failed_at, batch_id}, newest
+                              at the left, at most MAX_DEAD_LETTERS long
+  msgbuffer:dead_letters:overflow  list, dead letters pushed past the cap, on their way to
+                              PostgreSQL (messaging/dead_letters.py moves them; empty at rest)
+  msgbuffer:idem:<key>        the first answer to an Idempotency-Key (IDEMPOTENCY_TTL)
   msgbuffer:flush:queued      set while a flush job waits in RQ (so ingest asks once)
   msgbuffer:flush:active      refreshed while a flush job runs
   msgbuffer:flush:paused      set while an operator has paused the flush (claim.lua claims nothing)
@@ -25,6 +28,9 @@ Keys (the first four keep the original design's names so its redis-cli checks wo
   msgbuffer:metrics:accepted  int, messages ever accepted (for /metrics)
   msgbuffer:metrics:rejected  hash reason -> requests refused (for /metrics)
   msgbuffer:metrics:dead_lettered  int, messages ever dead-lettered
+  msgbuffer:metrics:dead_lettered_by_reason  hash reason (first 120 chars; at most 100
+                              reasons, then "other") -> messages ever dead-lettered
+  msgbuffer:metrics:dead_letters_moved  int, dead letters ever moved to PostgreSQL
   msgbuffer:metrics:flush_errors   hash kind -> flush attempts that failed
   msgbuffer:metrics:batches_by_cause  hash full/timer/recovered -> batches committed
   msgbuffer:metrics:batch_size     hash bucket/sum/count -> committed batch sizes
@@ -53,6 +59,7 @@ CLAIM_PREFIX = "msgbuffer:claim:"
 IN_FLIGHT = "msgbuffer:in_flight"
 RECOVERED_WAITING = "msgbuffer:recovered_waiting"
 DEAD_LETTERS = "msgbuffer:dead_letters"
+DEAD_LETTER_OVERFLOW = "msgbuffer:dead_letters:overflow"
 IDEMPOTENCY_PREFIX = "msgbuffer:idem:"
 FLUSH_QUEUED = "msgbuffer:flush:queued"
 FLUSH_ACTIVE = "msgbuffer:flush:active"
@@ -66,6 +73,8 @@ RATE_PREFIX = "msgbuffer:rate:"
 ACCEPTED_TOTAL = "msgbuffer:metrics:accepted"
 REJECTED_TOTAL = "msgbuffer:metrics:rejected"
 DEAD_LETTERED_TOTAL = "msgbuffer:metrics:dead_lettered"
+DEAD_LETTERED_BY_REASON = "msgbuffer:metrics:dead_lettered_by_reason"
+DEAD_LETTERS_MOVED_TOTAL = "msgbuffer:metrics:dead_letters_moved"
 FLUSH_ERRORS_TOTAL = "msgbuffer:metrics:flush_errors"
 BATCHES_BY_CAUSE = "msgbuffer:metrics:batches_by_cause"
 BATCH_SIZE_HISTOGRAM = "msgbuffer:metrics:batch_size"

@@ -185,6 +185,7 @@ def ack(
         event or b"",
         cause,
         f"{batch_p95(latencies_ms):.1f}" if conf.HISTORY else "",
+        conf.MAX_DEAD_LETTERS,
     ]
     args += message_ids
     args += [f"{latency:.3f}" for latency in latencies_ms]
@@ -214,6 +215,8 @@ def ack(
         keys.HISTORY_ACCEPTED_SEEN,
         keys.ACCEPTED_TOTAL,
         keys.PENDING,
+        keys.DEAD_LETTER_OVERFLOW,
+        keys.DEAD_LETTERED_BY_REASON,
     ]
     return bool(script(sync_client(), "ack")(keys=ack_keys, args=args))
 

@@ -89,6 +89,8 @@ class MetricCounters:
     accepted: int
     rejected: dict[str, int]
     dead_lettered: int
+    dead_lettered_by_reason: dict[str, int]
+    dead_letters_moved: int  # to PostgreSQL, past MAX_DEAD_LETTERS
     flush_errors: dict[str, int]
     batch_size_histogram: dict[str, float]
     latency_histogram: dict[str, float]
@@ -102,15 +104,35 @@ def read_metric_counters() -> MetricCounters:
     pipe.hgetall(keys.FLUSH_ERRORS_TOTAL)
     pipe.hgetall(keys.BATCH_SIZE_HISTOGRAM)
     pipe.hgetall(keys.LATENCY_HISTOGRAM)
-    accepted, rejected, dead, errors, sizes, latencies = pipe.execute()
+    pipe.hgetall(keys.DEAD_LETTERED_BY_REASON)
+    pipe.get(keys.DEAD_LETTERS_MOVED_TOTAL)
+    accepted, rejected, dead, errors, sizes, latencies, by_reason, moved = pipe.execute()
     return MetricCounters(
         accepted=int(accepted or 0),
         rejected={text(k): int(v) for k, v in rejected.items()},
         dead_lettered=int(dead or 0),
+        dead_lettered_by_reason={text(k): int(v) for k, v in by_reason.items()},
+        dead_letters_moved=int(moved or 0),
         flush_errors={text(k): int(v) for k, v in errors.items()},
         batch_size_histogram={text(k): float(v) for k, v in sizes.items()},
         latency_histogram={text(k): float(v) for k, v in latencies.items()},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RedisMemory:
+    used: int  # bytes
+    maxmemory: int  # bytes; 0: no limit set
+
+    @property
+    def used_fraction(self) -> float | None:
+        return self.used / self.maxmemory if self.maxmemory else None
+
+
+def read_redis_memory() -> RedisMemory:
+    """Redis's own memory figures (INFO memory): what /metrics and /health report."""
+    used, maxmemory = script(sync_client(), "memory")(keys=[], args=[])
+    return RedisMemory(used=int(used), maxmemory=int(maxmemory))
 
 
 def count_flush_error(kind: str) -> None:

@@ -2,11 +2,12 @@
 -- KEYS: leases, claim, queued_ids, total_messages, total_batches, current_rps, last_batch,
 --       latency_ms, dead_letters, in_flight, persisted_per_second, batch_size_histogram,
 --       latency_histogram, dead_lettered_total, events_channel, batches_by_cause,
---       history_seconds, history_minutes, history_accepted_seen, accepted_total, pending
+--       history_seconds, history_minutes, history_accepted_seen, accepted_total, pending,
+--       dead_letter_overflow, dead_lettered_by_reason
 -- ARGV: batch_id, stored, rps_window_s, latency_cap, completed_at, n_ids, n_latencies,
 --       n_dead, n_size_fields, n_latency_fields, event ('' for none), cause (claim.lua's:
 --       full, timer or recovered), history ('' for off, else the batch's p95 latency in
---       ms), ids..., latencies...,
+--       ms), max_dead_letters, ids..., latencies...,
 --       dead letters...,
 --       (field, increment) pairs for the batch-size histogram, then for the latency one
 -- Returns 1, or 0 when the lease was lost: the batch was recovered and requeued, and the
@@ -18,7 +19,7 @@ redis.call('DEL', KEYS[2])
 local stored = tonumber(ARGV[2])
 local n_ids, n_lat, n_dead = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local n_size_fields, n_latency_fields = tonumber(ARGV[9]), tonumber(ARGV[10])
-local first = 14
+local first = 15
 if n_ids > 0 then redis.call('HDEL', KEYS[3], unpack(ARGV, first, first + n_ids - 1)) end
 first = first + n_ids
 if n_lat > 0 then
@@ -29,6 +30,20 @@ first = first + n_lat
 if n_dead > 0 then
   redis.call('LPUSH', KEYS[9], unpack(ARGV, first, first + n_dead - 1))
   redis.call('INCRBY', KEYS[14], n_dead)
+  for i = first, first + n_dead - 1 do
+    -- Per reason for /metrics, bounded: a label is at most 120 characters, at most 100 of them.
+    local reason = string.sub(tostring(cjson.decode(ARGV[i])['reason']), 1, 120)
+    if redis.call('HEXISTS', KEYS[23], reason) == 0 and redis.call('HLEN', KEYS[23]) >= 100 then reason = 'other' end
+    redis.call('HINCRBY', KEYS[23], reason, 1)
+  end
+  -- The cap: the oldest past it go to the overflow list, which a flush job empties into
+  -- PostgreSQL (messaging/dead_letters.py). In chunks: unpack() is bounded by Lua's C stack.
+  local excess = redis.call('LLEN', KEYS[9]) - tonumber(ARGV[14])
+  while excess > 0 do
+    local moved = redis.call('RPOP', KEYS[9], math.min(excess, 1000))
+    redis.call('LPUSH', KEYS[22], unpack(moved))
+    excess = excess - #moved
+  end
 end
 first = first + n_dead
 -- Prometheus histograms (buckets chosen in messaging/buffer/histograms.py), cluster-wide.
