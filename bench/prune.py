@@ -34,6 +34,22 @@ def ensure_database() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=env.ROOT, env=env.msgbuffer_env(), check=True)
 
 
+def table_shape(unit: str) -> None:
+    """MSGBUFFER_RETENTION_DAYS=30, and the messages table in `unit`'s shape ("" plain, "day",
+    "month"), converted as `manage.py convert_messages_table` does (after env.django_setup())."""
+    from django.conf import settings
+    from django.db import connection
+
+    from messaging import partitions
+    from messaging.conf import msgbuffer_settings
+    from messaging.models import Message
+
+    settings.MSGBUFFER = {**settings.MSGBUFFER, "RETENTION_DAYS": 30, "PARTITION_BY": unit}
+    msgbuffer_settings.cache_clear()
+    with connection.schema_editor() as editor:
+        partitions.convert(unit, editor, Message)
+
+
 def load(conn, *, old: int, recent: int) -> None:
     """COPY `old` rows 40 days old and `recent` rows from the last hour (one second apart)."""
     now = datetime.now(UTC)
@@ -57,19 +73,9 @@ def main() -> None:
     ensure_database()
     env.django_setup()
     import psycopg
-    from django.conf import settings
-    from django.db import connection
 
-    from messaging import partitions
     from messaging.conf import msgbuffer_settings
-    from messaging.models import Message
     from messaging.retention import prune_messages
-
-    def shape(unit: str) -> None:
-        settings.MSGBUFFER = {**settings.MSGBUFFER, "RETENTION_DAYS": 30, "PARTITION_BY": unit}
-        msgbuffer_settings.cache_clear()
-        with connection.schema_editor() as editor:
-            partitions.convert(unit, editor, Message)
 
     chunk = msgbuffer_settings().PRUNE_CHUNK_ROWS
     recent = args.rows // 4
@@ -81,9 +87,9 @@ def main() -> None:
         try:
             for round_ in range(1, args.rounds + 1):
                 for table, unit in zip(rates, ("", "day")):
-                    shape("")
+                    table_shape("")
                     load(conn, old=args.rows, recent=recent)
-                    shape(unit)  # partitions from the oldest row's day on
+                    table_shape(unit)  # partitions from the oldest row's day on
                     conn.execute("ANALYZE messaging_message")
                     started = time.perf_counter()
                     outcome = prune_messages()
@@ -97,7 +103,7 @@ def main() -> None:
                         f"| {rates[table][-1]:,.0f} |"
                     )
         finally:
-            shape("")
+            table_shape("")
             conn.execute("TRUNCATE messaging_message")
     for table, values in rates.items():
         print(f"median, {table}: {statistics.median(values):,.0f} rows/s")

@@ -36,7 +36,7 @@ import httpx
 import psycopg
 
 from . import environment as env
-from .prune import ensure_database
+from .prune import ensure_database, table_shape
 from .systems import CONTENT, Msgbuffer, wait_until
 
 DAYS = 31
@@ -131,19 +131,8 @@ def main() -> None:
 
     ensure_database()
     env.django_setup()
-    from django.conf import settings
-    from django.db import connection
 
-    from messaging import partitions
-    from messaging.conf import msgbuffer_settings
-    from messaging.models import Message
     from messaging.retention import prune_messages
-
-    def shape(unit: str) -> None:
-        settings.MSGBUFFER = {**settings.MSGBUFFER, "RETENTION_DAYS": 30, "PARTITION_BY": unit}
-        msgbuffer_settings.cache_clear()
-        with connection.schema_editor() as editor:
-            partitions.convert(unit, editor, Message)
 
     system = ScaleMsgbuffer(MSGBUFFER_READ_CACHE_SECONDS="0", MSGBUFFER_MAX_QUEUE="20000000")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {args.rows:,} rows")
@@ -157,9 +146,9 @@ def main() -> None:
     conn = psycopg.connect(env.dsn(env.MSGBUFFER_DB), autocommit=True)
     try:
         for table, unit in (("plain", ""), ("partitioned", "day")):
-            shape("")
+            table_shape("")
             conn.execute("TRUNCATE messaging_message")
-            shape(unit)
+            table_shape(unit)
             empty = drain(system, args.drain)
             conn.execute("TRUNCATE messaging_message")
             started = time.perf_counter()
@@ -181,7 +170,7 @@ def main() -> None:
             note("prune, rows removed at rows/s", table, f"{outcome.removed:,} at {outcome.removed / outcome.seconds:,.0f}")
     finally:
         system.stop_all()
-        shape("")
+        table_shape("")
         conn.execute("TRUNCATE messaging_message")
         conn.close()
     targets = {"drain": "within 10 %", "GET": "p99 <= 20", "admin": "<= 300", "prune": ">= 50,000"}

@@ -172,6 +172,10 @@ def test_dashboard__both_themes__system_scheme_followed_toggle_remembered_and_te
     assert theme(light) == {"theme": "dark", "atFirstBody": "light", "pressed": "true", "stored": "dark"}
     assert_text_passes_aa(light)
     light.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"), full_page=True)
+    # The stale look while the socket reconnects keeps the text at AA too.
+    light.evaluate("document.body.dataset.connection = 'reconnecting'")
+    assert_text_passes_aa(light)
+    light.evaluate("document.body.dataset.connection = 'connected'")
     light.reload()
     light.wait_for_selector('#connection-badge[data-state="connected"]', timeout=15_000)
     assert theme(light) == {"theme": "dark", "atFirstBody": "dark", "pressed": "true", "stored": "dark"}
