@@ -53,7 +53,11 @@ def message_list(
         cursor = _by_message_id(before).values("created_at", "id").first()
         if cursor is None:
             raise UnknownCursor(str(before))
-        rows = rows.filter(Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], id__lt=cursor["id"]))
+        # (created_at, id) < the cursor's, said so that PostgreSQL starts its backward index
+        # scan at the cursor: the bare OR made it walk every newer row (564 ms at 10 million
+        # rows, 0.15 ms this way; bench/scale.py).
+        at = cursor["created_at"]
+        rows = rows.filter(created_at__lte=at).filter(Q(created_at__lt=at) | Q(id__lt=cursor["id"]))
     return [message_as_dict(row) for row in rows.order_by("-created_at", "-id").values(*MESSAGE_FIELDS)[:limit]]
 
 
