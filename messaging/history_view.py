@@ -8,7 +8,7 @@ MSGBUFFER_READ_CACHE_SECONDS however many tabs poll it.
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from pydantic import ValidationError
 
@@ -21,7 +21,7 @@ async def stats_history(request: HttpRequest) -> JsonResponse:
     refusal = await access.read_refusal(request)
     if refusal is not None:
         return refusal
-    return await database_sync_to_async(stats_history_answer)(request)
+    return await sync_to_async(stats_history_answer)(request)  # Redis only: no database connection to recycle
 
 
 def stats_history_answer(request: HttpRequest) -> JsonResponse:

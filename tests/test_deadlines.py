@@ -28,12 +28,15 @@ async def test_within__block_ends_in_time__its_value_and_no_later_cancellation()
 
 
 async def test_within__cancelled_from_outside__cancelled_error_not_timeout():
+    inside = asyncio.Event()
+
     async def waits():
         async with deadlines.within(30):
+            inside.set()
             await asyncio.sleep(30)
 
     task = asyncio.create_task(waits())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(inside.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
