@@ -74,6 +74,7 @@ def run(args) -> dict:
         slow_pairs=args.slow_pairs,
         ws_clients=args.ws_clients,
         soak_seconds=args.soak_seconds,
+        soak_retention_minutes=args.soak_retention_minutes,
         drain_workers=args.drain_workers,
     )
     ctx = Context()
@@ -108,7 +109,8 @@ def run(args) -> dict:
                         traceback.print_exc()
                     finally:
                         system.stop_all()
-                    _say(f"{figure.key}: {system.name} {values} ({time.monotonic() - started:.0f}s)")
+                    shown = {k: v for k, v in values.items() if not k.startswith("_")}  # "_samples": a series, for --json
+                    _say(f"{figure.key}: {system.name} {shown} ({time.monotonic() - started:.0f}s)")
                     values["_load"] = load  # the machine is shared: a busy neighbour shows here
                     runs[system.name].append(values)
                 if not (peer and figure.with_peer) and not figure.slow and i == 0 and not args.repeat_solo:
@@ -244,6 +246,9 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat-solo", action="store_true", help="repeat msgbuffer-only figures --pairs times")
     parser.add_argument("--ws-clients", type=int, default=1000)
     parser.add_argument("--soak-seconds", type=float, default=600.0)
+    parser.add_argument(
+        "--soak-retention-minutes", type=float, default=10.0, help="msgbuffer's MSGBUFFER_RETENTION_DAYS in the soak; 0: off"
+    )
     parser.add_argument("--drain-workers", type=int, default=1, help="workers in the drain figure (issue 5 asks for one)")
     parser.add_argument("--json", default="", help="write the raw values here")
     parser.add_argument("--list", action="store_true")

@@ -34,6 +34,7 @@ class Options:
     slow_pairs: int = 1
     ws_clients: int = 1000
     soak_seconds: float = 600.0
+    soak_retention_minutes: float = 10.0
     drain_workers: int = 1
 
     def seconds(self, full: float, quick: float) -> float:
@@ -414,36 +415,120 @@ def tabs(system: System, opts: Options, ctx: Context) -> dict:
     }
 
 
+class _SoakSamples:
+    """Every `every` seconds in a thread: the table's rows, its size on disk with indexes and
+    TOAST, the age of its oldest row, Redis's used memory, RSS of web and worker and the
+    database's connections. What says whether anything grows over a long run."""
+
+    FIELDS = ("t", "rows", "table_mib", "oldest_age_s", "redis_mib", "web_mib", "worker_mib", "db_conns")
+
+    def __init__(self, system: System, web, worker, *, every: float = 15.0):
+        self.system, self.web, self.worker, self.every = system, web, worker, every
+        self.rows: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._began = time.monotonic()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        with psycopg.connect(env.dsn(self.system.database), autocommit=True) as conn:
+            while True:
+                self.rows.append(self.sample(conn))
+                if self._stop.wait(self.every):
+                    return
+
+    def sample(self, conn) -> dict:
+        table = self.system.table
+        rows, oldest = conn.execute(f"SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM {table}").fetchone()
+        size = conn.execute("SELECT pg_total_relation_size(%s)", [table]).fetchone()[0]
+        return {
+            "t": round(time.monotonic() - self._began),
+            "rows": rows,
+            "table_mib": size / (1 << 20),
+            "oldest_age_s": float(oldest or 0.0),
+            "redis_mib": self.system.redis.info("memory")["used_memory"] / (1 << 20),
+            "web_mib": self.web.rss_mib(),
+            "worker_mib": self.worker.rss_mib(),
+            "db_conns": _db_connections(self.system),
+        }
+
+    def at(self, seconds: float) -> dict:
+        """The first sample taken `seconds` or more into the run (else the last)."""
+        return next((row for row in self.rows if row["t"] >= seconds), self.rows[-1])
+
+    def timeline(self) -> str:
+        lines = ["  " + " ".join(f"{name:>12}" for name in self.FIELDS)]
+        for row in self.rows[:: max(1, len(self.rows) // 40)] + self.rows[-1:]:
+            lines.append("  " + " ".join(f"{row[name]:>12,.1f}" for name in self.FIELDS))
+        return "\n".join(lines)
+
+
 def soak(system: System, opts: Options, ctx: Context) -> dict:
-    """RSS of web and worker and the database's connections at the start and end of a long
-    1,000 msg/s run with 100 dashboard tabs and 32 API readers open (bench/tabs.py)."""
+    """A long 1,000 msg/s run with 100 dashboard tabs and 32 API readers open
+    (bench/tabs.py), msgbuffer with retention acting (--soak-retention-minutes, housekeeping
+    every 30 s). Sampled every 15 s (_SoakSamples, the series in --json and on stderr):
+    "settled" is once the retention has had a full period and its first prunes (horizon +
+    60 s); from then on, rows, table size, Redis memory and RSS should stay flat."""
     from .tabs import TabsAndReaders
 
     seconds = opts.soak_seconds
+    retention = opts.soak_retention_minutes * 60 if isinstance(system, Msgbuffer) else 0
     _fresh(system)
-    web = system.start_web()
-    worker = system.start_worker()
-    with TabsAndReaders(system.url, tabs=100, readers=32) as readers:
+    overrides = system.env_overrides if isinstance(system, Msgbuffer) else {}
+    saved = dict(overrides)
+    if retention:
+        overrides.update(MSGBUFFER_RETENTION_DAYS=repr(retention / 86400), MSGBUFFER_HOUSEKEEPING_INTERVAL="30")
+    try:
+        web = system.start_web()
+        worker = system.start_worker()
+    finally:
+        overrides.clear()
+        overrides.update(saved)
+    warm = min(30, seconds / 4)
+    settled = min(retention + 60, seconds / 2) if retention else warm
+    with TabsAndReaders(system.url, tabs=100, readers=32) as readers, _SoakSamples(system, web, worker) as samples:
         gen = loadgen.paced_post(system.url + "/messages", rate=1000, seconds=seconds, body=ONE_MESSAGE, connections=16)
-        time.sleep(min(30, seconds / 4))
-        start = (web.rss_mib(), worker.rss_mib(), _db_connections(system))
         result = loadgen.paced_result(gen, timeout=seconds + 120)
-        end = (web.rss_mib(), worker.rss_mib(), _db_connections(system))
     reads = readers.summary()
     system.stop_all()
+    start, steady = samples.at(warm), samples.at(settled)
+    after = [row for row in samples.rows if row["t"] >= settled]
+    end = samples.rows[-1]
+    print(f"[bench] soak samples ({system.name}, retention {retention:.0f} s):\n{samples.timeline()}", flush=True)
     return {
-        "web_start_mib": start[0],
-        "web_end_mib": end[0],
-        "worker_start_mib": start[1],
-        "worker_end_mib": end[1],
-        "db_conns_start": start[2],
-        "db_conns_end": end[2],
+        "retention_s": retention,
+        "rows_settled": steady["rows"],
+        "rows_max_after": max(row["rows"] for row in after),
+        "rows_end": end["rows"],
+        "oldest_age_max_s": max(row["oldest_age_s"] for row in after),
+        "table_mib_settled": steady["table_mib"],
+        "table_mib_end": end["table_mib"],
+        "redis_mib_start": start["redis_mib"],
+        "redis_mib_settled": steady["redis_mib"],
+        "redis_mib_end": end["redis_mib"],
+        "web_start_mib": start["web_mib"],
+        "web_settled_mib": steady["web_mib"],
+        "web_end_mib": end["web_mib"],
+        "worker_start_mib": start["worker_mib"],
+        "worker_settled_mib": steady["worker_mib"],
+        "worker_end_mib": end["worker_mib"],
+        "db_conns_start": start["db_conns"],
+        "db_conns_max": max(row["db_conns"] for row in samples.rows),
+        "db_conns_end": end["db_conns"],
         "ingest_not_2xx": result["sent"] - _accepted(system, result),
         "reads": reads["answers"],
         "read_5xx": reads["server_errors"],
         "read_transport_errors": reads["transport_errors"],
         "poll_p99_ms": reads["poll_p99_ms"],
         "ws_ticks": reads["ticks"],
+        "_samples": samples.rows,
     }
 
 
@@ -587,15 +672,28 @@ FIGURES = (
     Figure(
         "soak",
         "soak at 1,000 msg/s, 100 tabs, 32 readers",
-        "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers; RSS and DB connections at 30 s and at the end",
+        "paced 1,000 req/s for --soak-seconds with bench/tabs.py's 100 tabs and 32 readers, msgbuffer keeping --soak-retention-minutes; sampled every 15 s",
         (
+            Metric("retention_s", "s", False),
+            Metric("rows_settled", "", False),
+            Metric("rows_max_after", "", False),
+            Metric("rows_end", "", False),
+            Metric("oldest_age_max_s", "s", False),
+            Metric("table_mib_settled", "MiB", False),
+            Metric("table_mib_end", "MiB", False),
+            Metric("redis_mib_start", "MiB", False),
+            Metric("redis_mib_settled", "MiB", False),
+            Metric("redis_mib_end", "MiB", False),
             Metric("web_start_mib", "MiB", False),
+            Metric("web_settled_mib", "MiB", False),
             Metric("web_end_mib", "MiB", False),
             Metric("worker_start_mib", "MiB", False),
+            Metric("worker_settled_mib", "MiB", False),
             Metric("worker_end_mib", "MiB", False),
             Metric("db_conns_start", "", False),
+            Metric("db_conns_max", "", False),
             Metric("db_conns_end", "", False),
-            Metric("ingest_not_2xx", "", False),
+            Metric("ingest_not_2xx", "", False, "0", _at_most(0)),
             Metric("reads", "", True),
             Metric("read_5xx", "", False, "0", _at_most(0)),
             Metric("read_transport_errors", "", False),

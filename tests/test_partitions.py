@@ -253,5 +253,7 @@ def test_partitioned__lookup_by_id__reads_one_partition(by_day, minutes_past_mid
     # yesterday, whose partition the conversion did not create: that part of the window
     # lives in the default partition, which is then rightly scanned too.
     existing = partition_names()
-    holding = {partitions.partition_for(partitions.period_start(t, "day"), "day").name for t in created_at_window(uuid.UUID(message_id))}
+    holding = {
+        partitions.partition_for(partitions.period_start(t, "day"), "day").name for t in created_at_window(uuid.UUID(message_id))
+    }
     assert scanned and scanned <= {name if name in existing else partitions.DEFAULT_PARTITION for name in holding}, plan

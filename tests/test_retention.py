@@ -127,6 +127,21 @@ def test_prune__in_chunks__removes_older_rows_only_and_metrics_count_them():
     assert metric("msgbuffer_retention_removed_total") == 1050
 
 
+def test_prune__a_fraction_of_a_day__keeps_minutes():
+    """MSGBUFFER_RETENTION_DAYS takes a decimal, so a trial or a soak sees retention act
+    within minutes (bench/figures.py's soak keeps ten)."""
+    from messaging.conf import from_environment
+
+    store(30, age=timedelta(minutes=20))
+    store(20, age=timedelta(minutes=5))
+
+    with retention(**from_environment({"MSGBUFFER_RETENTION_DAYS": "0.01"})):  # 14.4 minutes
+        outcome = prune_messages()
+
+    assert outcome.removed == 30
+    assert Message.objects.count() == 20
+
+
 def test_prune__retention_off__removes_nothing():
     store(10, age=timedelta(days=4000))
 
