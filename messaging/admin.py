@@ -1,6 +1,7 @@
 """Admin: stored messages (read-only, fast on millions of rows), API keys, and the dead
 letters (dead_letter_admin.py)."""
 
+import json
 import uuid
 
 from django import forms
@@ -22,15 +23,19 @@ class EstimatedCountPaginator(Paginator):
     Unfiltered: the planner's estimate (a catalog read). When the estimate is small or
     unknown (a table never analysed reads -1, and a big load may not be analysed yet),
     count at most EXACT_UP_TO rows, so a stale estimate costs a bounded scan, never a
-    full one. Filtered querysets get an exact count.
+    full one. Filtered querysets (a search, a date range) are counted the same bounded way,
+    and past EXACT_UP_TO take the planner's estimate of the filtered query: an exact COUNT(*)
+    of a search that matches most of 10 million rows took 5.6 s (bench/scale.py).
     """
 
     EXACT_UP_TO = 10_000
 
     @cached_property
     def count(self):
-        if connection.vendor != "postgresql" or self.object_list.query.where:
+        if connection.vendor != "postgresql":
             return super().count
+        if self.object_list.query.where:
+            return self._filtered_count()
         with connection.cursor() as cursor:
             # A partitioned table has no estimate of its own: its partitions' sum (each -1 until analysed).
             cursor.execute(
@@ -42,6 +47,15 @@ class EstimatedCountPaginator(Paginator):
         if estimate > self.EXACT_UP_TO:
             return estimate
         return max(self.object_list[: self.EXACT_UP_TO + 1].count(), estimate)
+
+    def _filtered_count(self) -> int:
+        counted = self.object_list[: self.EXACT_UP_TO + 1].count()
+        if counted <= self.EXACT_UP_TO:
+            return counted
+        # More than EXACT_UP_TO match: the planner's row estimate for the filter, and never
+        # fewer than were counted (its guess at a LIKE's selectivity can be far too low).
+        plan = json.loads(self.object_list.explain(format="json"))
+        return max(int(plan[0]["Plan"]["Plan Rows"]), counted)
 
 
 @admin.register(Message)
