@@ -46,10 +46,13 @@ class EstimatedCountPaginator(Paginator):
             estimate = cursor.fetchone()[0]
         if estimate > self.EXACT_UP_TO:
             return estimate
-        return max(self.object_list[: self.EXACT_UP_TO + 1].count(), estimate)
+        return max(self._bounded_count(), estimate)
+
+    def _bounded_count(self) -> int:
+        return self.object_list[: self.EXACT_UP_TO + 1].count()
 
     def _filtered_count(self) -> int:
-        counted = self.object_list[: self.EXACT_UP_TO + 1].count()
+        counted = self._bounded_count()
         if counted <= self.EXACT_UP_TO:
             return counted
         # More than EXACT_UP_TO match: the planner's row estimate for the filter, and never

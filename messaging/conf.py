@@ -68,9 +68,7 @@ class MsgbufferSettings:
     STATUS_LOG_INTERVAL: float = env(60.0)  # seconds between two status lines of a worker (status_line.py); 0: none
     HISTORY: bool = env(True)  # flush jobs keep throughput history for GET /stats/history (buffer/history.py)
     RQ_QUEUE: str = "default"  # the RQ queue flush jobs go to; `rqworker` listens on it
-    RETENTION_DAYS: float = env(
-        0.0
-    )  # days a stored message is kept, fractions allowed (0.01: 14.4 min); 0: for ever (retention.py)
+    RETENTION_DAYS: float = env(0.0)  # days a stored message is kept (0.01: 14.4 min); 0: for ever (retention.py)
     PRUNE_CHUNK_ROWS: int = 5000  # rows one retention DELETE removes, in its own short transaction
     PRUNE_LOCK_TIMEOUT_MS: int = 100  # a retention statement gives up a lock it cannot get this fast
     PARTITION_BY: Literal["", "day", "month"] = env("")  # PostgreSQL: the messages table by created_at (partitions.py)
