@@ -8,9 +8,16 @@ flush only inserts new rows, and a DELETE of old rows takes the same table lock 
 INSERT (ROW EXCLUSIVE, which does not conflict with it) and row locks on rows nobody else
 touches. Rows go in chunks of PRUNE_CHUNK_ROWS, oldest first along message_newest_idx
 (created_at, id), each chunk in its own short transaction: nothing holds a lock or a
-snapshot for the whole prune, and autovacuum can reclaim the space behind it. Each chunk
-sets a short `lock_timeout`, so that a chunk that meets a stronger lock (a migration, a
-VACUUM FULL) gives up rather than queue behind it, and every INSERT with it.
+snapshot for the whole prune. Each chunk sets a short `lock_timeout`, so that a chunk that
+meets a stronger lock (a migration, a VACUUM FULL) gives up rather than queue behind it,
+and every INSERT with it.
+
+A DELETE frees no space by itself: until a VACUUM passes, the next inserts go to new pages
+and the table grows. A prune that caught up therefore VACUUMs the table it deleted from
+(reclaim_space) rather than leave it to autovacuum, which by default waits for a fifth of
+the table to be dead (autovacuum_vacuum_scale_factor 0.2): a daily prune of 30 days' rows
+removes a thirtieth, so the table would carry days of dead rows, and where autovacuum is
+off it would grow for ever (bench/README.md's soak).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class PruneOutcome:
     removed: int
     seconds: float
     finished: bool  # False: it stopped (budget, stop request, lock) with old rows left
+    vacuum_seconds: float | None = None  # how long reclaim_space took; None: it did not run
 
 
 def retention_cutoff(now: datetime | None = None) -> datetime | None:
@@ -103,6 +111,19 @@ def delete_older_than(
     return removed, False
 
 
+def reclaim_space(table: str) -> float | None:
+    """VACUUM (ANALYZE) `table`, so that the space of the rows a prune deleted is reused by
+    the next inserts; the seconds it took, or None where it cannot run. VACUUM takes a lock
+    that INSERT and DELETE do not wait on (SHARE UPDATE EXCLUSIVE); SKIP_LOCKED passes over a
+    table that another VACUUM (autovacuum, an operator's) is already on, rather than wait."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None  # SQLite reuses freed pages itself; PostgreSQL runs VACUUM outside a transaction only
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (SKIP_LOCKED, ANALYZE) {connection.ops.quote_name(table)}")
+    return time.monotonic() - started
+
+
 def prune_messages(
     *, now: datetime | None = None, budget: float | None = None, should_stop: Callable[[], bool] = lambda: False
 ) -> PruneOutcome:
@@ -122,19 +143,31 @@ def prune_messages(
             buffer.retention_removed(dropped_rows)
             if dropped:
                 log.info("prune: dropped %s (%d rows)", ", ".join(dropped), dropped_rows, extra={"partitions": dropped})
-            removed, finished = delete_older_than(partitions.DEFAULT_PARTITION, cutoff, budget=budget, should_stop=should_stop)
-            removed, finished = removed + dropped_rows, finished and all_dropped
+            table = partitions.DEFAULT_PARTITION
+            deleted, finished = delete_older_than(table, cutoff, budget=budget, should_stop=should_stop)
+            removed, finished = deleted + dropped_rows, finished and all_dropped
         else:
-            removed, finished = delete_older_than(partitions.TABLE, cutoff, budget=budget, should_stop=should_stop)
+            table = partitions.TABLE
+            deleted, finished = delete_older_than(table, cutoff, budget=budget, should_stop=should_stop)
+            removed = deleted
+        seconds = time.monotonic() - started
+        # Once caught up, not after every budget of a long prune: one VACUUM then covers it all.
+        vacuum_seconds = reclaim_space(table) if deleted and finished else None
     finally:
         buffer.retention_finished()
-    seconds = time.monotonic() - started
     log.info(
-        "prune: removed %d messages accepted before %s in %.1f s%s",
+        "prune: removed %d messages accepted before %s in %.1f s%s%s",
         removed,
         cutoff.isoformat(),
         seconds,
+        "" if vacuum_seconds is None else f"; VACUUM {vacuum_seconds:.1f} s",
         "" if finished else "; older ones remain for the next run",
-        extra={"removed": removed, "cutoff": cutoff.isoformat(), "seconds": round(seconds, 3), "finished": finished},
+        extra={
+            "removed": removed,
+            "cutoff": cutoff.isoformat(),
+            "seconds": round(seconds, 3),
+            "vacuum_seconds": None if vacuum_seconds is None else round(vacuum_seconds, 3),
+            "finished": finished,
+        },
     )
-    return PruneOutcome(cutoff, removed, seconds, finished)
+    return PruneOutcome(cutoff, removed, seconds, finished, vacuum_seconds)
