@@ -16,7 +16,9 @@ For a plain table and then one partitioned by day (partitions.convert, as
             Django's test client in this process (a staff session; what the view and the
             database cost, without HTTP), 10 each, p50 and max
   prune     MSGBUFFER_RETENTION_DAYS=30: the rows of the oldest day go (DELETE in chunks, or
-            DROP of a partition); rows/s
+            DROP of a partition); rows/s, and the VACUUM that follows a DELETE
+  --trigram before the prune, a pg_trgm GIN index on content: its build, the drain against
+            the loaded table without it, and admin's content searches with it
 
 Targets: admin <= 300 ms, API reads p99 <= 20 ms, the drain into the loaded table within
 10 % of the empty one, prune >= 50,000 rows/s. A 10-million-row run loads for minutes:
@@ -27,6 +29,7 @@ process listens on BENCH_SCALE_PORT (19210). Leaves the table plain and empty.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import statistics
@@ -99,7 +102,7 @@ def api_reads(system: ScaleMsgbuffer, ids: list[str], samples: int) -> dict[str,
     return out
 
 
-def admin_pages(ids: list[str]) -> dict[str, tuple[float, float]]:
+def admin_pages(ids: list[str], only: str = "") -> dict[str, tuple[float, float]]:
     from django.contrib.auth.models import User
     from django.test import Client
 
@@ -114,6 +117,8 @@ def admin_pages(ids: list[str]) -> dict[str, tuple[float, float]]:
     }
     out = {}
     for name, query in pages.items():
+        if only not in name:
+            continue
         timings = []
         for _ in range(10):
             started = time.perf_counter()
@@ -130,10 +135,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="requests per API read figure")
     parser.add_argument("--drain", type=int, default=100_000, help="messages per drain figure")
     parser.add_argument("--shapes", default="plain,partitioned", help="the table shapes to measure, comma-separated")
+    parser.add_argument(
+        "--trigram",
+        action="store_true",
+        help="then add a pg_trgm GIN index on content: its build time, the drain and admin with it",
+    )
     args = parser.parse_args()
 
     ensure_database()
     env.django_setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Django's LOGGING would print every request
 
     from messaging.retention import prune_messages
 
@@ -170,8 +181,24 @@ def main() -> None:
             system.stop_all()
             for figure, (p50, top) in admin_pages(ids).items():
                 note(f"{figure}, p50 / max ms", table, f"{p50:.0f} / {top:.0f}")
+            if args.trigram:
+                started = time.perf_counter()
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                conn.execute("CREATE INDEX bench_content_trgm ON messaging_message USING gin (content gin_trgm_ops)")
+                note("trigram index: build", table, f"{time.perf_counter() - started:.0f} s")
+                with_index = drain(system, args.drain)
+                note(
+                    "trigram index: drain, rows/s, against the loaded table without",
+                    table,
+                    f"{with_index:,.0f} ({with_index / loaded - 1:+.0%})",
+                )
+                for figure, (p50, top) in admin_pages(ids, only="content").items():
+                    note(f"trigram index: {figure}, p50 / max ms", table, f"{p50:.0f} / {top:.0f}")
+                conn.execute("DROP INDEX bench_content_trgm")
             outcome = prune_messages()
             note("prune, rows removed at rows/s", table, f"{outcome.removed:,} at {outcome.removed / outcome.seconds:,.0f}")
+            if outcome.vacuum_seconds is not None:
+                note("VACUUM after the prune, s", table, f"{outcome.vacuum_seconds:.1f}")
     finally:
         system.stop_all()
         table_shape("")

@@ -44,6 +44,7 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], environ: dict, cwd=env.ROOT):
         self.name = name
+        env.LOG_DIR.mkdir(parents=True, exist_ok=True)  # a script may start a child before anything else made it
         self.log_path = env.LOG_DIR / f"{name}-{int(time.time() * 1000)}.log"
         self._log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(
