@@ -6,6 +6,7 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
@@ -49,7 +50,10 @@ class EstimatedCountPaginator(Paginator):
         return max(self._bounded_count(), estimate)
 
     def _bounded_count(self) -> int:
-        return self.object_list[: self.EXACT_UP_TO + 1].count()
+        # Unordered: with the changelist's ORDER BY, PostgreSQL sorted every match to keep
+        # the newest EXACT_UP_TO + 1 (3.9 s for a search all 10 million rows match);
+        # without it the scan stops at the limit.
+        return self.object_list.order_by()[: self.EXACT_UP_TO + 1].count()
 
     def _filtered_count(self) -> int:
         counted = self._bounded_count()
@@ -59,6 +63,15 @@ class EstimatedCountPaginator(Paginator):
         # fewer than were counted (its guess at a LIKE's selectivity can be far too low).
         plan = json.loads(self.object_list.explain(format="json"))
         return max(int(plan[0]["Plan"]["Plan Rows"]), counted)
+
+
+class MessageChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        if self.result_count == 0:
+            # Nothing matched, yet a single page's rows are fetched by the full queryset
+            # again: for a content search that no row matches, a second sequential scan.
+            self.result_list = self.queryset.none()
 
 
 @admin.register(Message)
@@ -73,6 +86,9 @@ class MessageAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
+
+    def get_changelist(self, request, **kwargs):
+        return MessageChangeList
 
     @admin.display(description="content")
     def short_content(self, obj):
